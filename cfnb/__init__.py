@@ -1,0 +1,22 @@
+"""cfnb: collaborative filtering with Keras in Jupyter, after fast.ai's lesson 4."""
+
+import os as _os
+
+_os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's start-up chatter out of cells
+
+from .data import Ratings, load_ratings, synthetic  # noqa: E402
+from .display import graph, load_ipython_extension, summary, unload_ipython_extension  # noqa: E402
+from .errors import CfnbError, DataError, DownloadError, ModelFileError  # noqa: E402
+from .models import KINDS, build_model  # noqa: E402
+from .movielens import data_home, movielens  # noqa: E402
+from .predict import evaluate, predict, predictions_table  # noqa: E402
+from .training import LESSON_NN_STAGES, LESSON_STAGES, Stage, StagedHistory, fit_stages  # noqa: E402
+
+__version__ = "0.1.0"
+__all__ = [
+    "Ratings", "load_ratings", "synthetic", "movielens", "data_home",
+    "build_model", "KINDS", "summary", "graph", "fit_stages", "Stage", "StagedHistory",
+    "LESSON_STAGES", "LESSON_NN_STAGES", "predict", "evaluate", "predictions_table",
+    "CfnbError", "DataError", "DownloadError", "ModelFileError",
+    "load_ipython_extension", "unload_ipython_extension",
+]

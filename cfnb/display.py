@@ -1,0 +1,206 @@
+"""Display: model summaries as HTML/text tables, graph pictures as SVG, learning-curve plots."""
+
+from __future__ import annotations
+
+import html
+import io
+
+import keras
+import pandas as pd
+
+_CSS = """<style>
+.cfnb-summary {font-family: var(--jp-code-font-family, monospace); font-size: 12px;
+  color: var(--jp-ui-font-color1, inherit);}
+.cfnb-summary table {border-collapse: collapse; margin: 4px 0;}
+.cfnb-summary th, .cfnb-summary td {padding: 2px 10px; text-align: left;
+  border-bottom: 1px solid var(--jp-border-color2, rgba(128,128,128,0.35)); color: inherit;
+  background: transparent;}
+.cfnb-summary th {font-weight: bold; border-bottom: 2px solid var(--jp-border-color1, rgba(128,128,128,0.6));}
+.cfnb-summary td.num, .cfnb-summary th.num {text-align: right;}
+.cfnb-summary .type {opacity: 0.7;}
+.cfnb-summary .totals td {border-bottom: none; font-weight: bold;}
+</style>"""
+
+
+def _inbound(layer) -> list[str]:
+    names = []
+    for node in getattr(layer, "_inbound_nodes", []):
+        for tensor in getattr(node, "input_tensors", []):
+            history = getattr(tensor, "_keras_history", None)
+            if history is not None:
+                names.append(history.operation.name)
+    return names
+
+
+def _shape(layer) -> str:
+    try:
+        shape = layer.output.shape
+    except (AttributeError, ValueError):
+        return "?"
+    return "(" + ", ".join("None" if d is None else str(d) for d in shape) + ")"
+
+
+class ModelSummary:
+    """A Keras model's layers as a table: HTML in a notebook (with a graph picture), text elsewhere.
+
+    Args:
+        model: a built Keras model.
+        graph: whether the HTML form includes the SVG picture of the graph.
+    """
+
+    def __init__(self, model: keras.Model, graph: bool = True):
+        self.model, self.graph = model, graph
+        self.rows = [{"layer": layer.name, "type": type(layer).__name__, "output_shape": _shape(layer),
+                      "params": int(layer.count_params()), "connected_to": ", ".join(_inbound(layer))}
+                     for layer in model.layers]
+        self.total = int(model.count_params())
+        self.trainable = int(sum(keras.ops.size(w) for w in model.trainable_weights))
+
+    def to_frame(self) -> pd.DataFrame:
+        """The table as a DataFrame: layer, type, output_shape, params, connected_to."""
+        return pd.DataFrame(self.rows)
+
+    def __str__(self) -> str:
+        frame = self.to_frame()
+        frame["params"] = frame["params"].map("{:,}".format)
+        frame["layer"] = frame["layer"] + " (" + frame.pop("type") + ")"
+        lines = [f'Model "{self.model.name}"', frame.to_string(index=False)]
+        lines.append(f"Total params: {self.total:,}  (trainable {self.trainable:,}, "
+                     f"non-trainable {self.total - self.trainable:,})")
+        return "\n".join(lines)
+
+    __repr__ = __str__
+
+    def _repr_html_(self) -> str:
+        e = html.escape
+        head = ("<tr><th>Layer</th><th>Type</th><th>Output shape</th><th class='num'>Param #</th>"
+                "<th>Connected to</th></tr>")
+        body = "".join(
+            f"<tr><td>{e(r['layer'])}</td><td class='type'>{e(r['type'])}</td><td>{e(r['output_shape'])}</td>"
+            f"<td class='num'>{r['params']:,}</td><td>{e(r['connected_to']) or '–'}</td></tr>"
+            for r in self.rows)
+        totals = (f"<tr class='totals'><td colspan='3'>Total params (trainable {self.trainable:,}, "
+                  f"non-trainable {self.total - self.trainable:,})</td>"
+                  f"<td class='num'>{self.total:,}</td><td></td></tr>")
+        picture = f"<div>{graph_svg(self.model)}</div>" if self.graph else ""
+        return (f"{_CSS}<div class='cfnb-summary'><b>{e(self.model.name)}</b>"
+                f"<table>{head}{body}{totals}</table>{picture}</div>")
+
+
+def summary(model: keras.Model, graph: bool = True) -> ModelSummary:
+    """The model's summary: an HTML table and graph picture in a notebook, plain text when printed."""
+    return ModelSummary(model, graph=graph)
+
+
+class GraphPicture:
+    """An SVG picture of a model's layer graph (shows itself in a notebook)."""
+
+    def __init__(self, model: keras.Model):
+        self.svg = graph_svg(model)
+
+    def _repr_svg_(self) -> str:
+        return self.svg
+
+
+def graph(model: keras.Model) -> GraphPicture:
+    """A picture of the model's graph: one box per layer, arrows along the data flow."""
+    return GraphPicture(model)
+
+
+_KIND_COLOURS = {"InputLayer": "#4c9be8", "Embedding": "#e8a33d", "Dense": "#5cb85c", "Dropout": "#9b8fd9"}
+
+
+def graph_svg(model: keras.Model) -> str:
+    """Lay the layer graph out in rows by depth and draw it as SVG (theme-neutral colours)."""
+    layers = list(model.layers)
+    parents = {layer.name: [p for p in _inbound(layer) if p in {x.name for x in layers}] for layer in layers}
+    depth: dict[str, int] = {}
+    for layer in layers:  # model.layers is in topological order
+        depth[layer.name] = 1 + max((depth[p] for p in parents[layer.name]), default=-1)
+    rows: dict[int, list] = {}
+    for layer in layers:
+        rows.setdefault(depth[layer.name], []).append(layer)
+    box_w, box_h, gap_x, gap_y = 170, 40, 20, 28
+    width = max(len(r) for r in rows.values()) * (box_w + gap_x) + gap_x
+    height = len(rows) * (box_h + gap_y) + gap_y
+    pos = {}
+    for d, row in rows.items():
+        offset = (width - len(row) * (box_w + gap_x) + gap_x) / 2
+        for k, layer in enumerate(row):
+            pos[layer.name] = (offset + k * (box_w + gap_x), gap_y + d * (box_h + gap_y))
+    e = html.escape
+    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width:.0f}" height="{height:.0f}" '
+             f'viewBox="0 0 {width:.0f} {height:.0f}" font-family="sans-serif" font-size="11" '
+             f'role="img" aria-label="graph of {e(model.name)}">',
+             '<defs><marker id="cfnb-arrow" viewBox="0 0 10 10" refX="10" refY="5" markerWidth="6" '
+             'markerHeight="6" orient="auto"><path d="M0,0 L10,5 L0,10 z" fill="#888"/></marker></defs>']
+    for name, ps in parents.items():
+        x2, y2 = pos[name]
+        for p in ps:
+            x1, y1 = pos[p]
+            parts.append(f'<line x1="{x1 + box_w / 2:.0f}" y1="{y1 + box_h:.0f}" x2="{x2 + box_w / 2:.0f}" '
+                         f'y2="{y2:.0f}" stroke="#888" stroke-width="1.2" marker-end="url(#cfnb-arrow)"/>')
+    for layer in layers:
+        x, y = pos[layer.name]
+        kind = type(layer).__name__
+        colour = _KIND_COLOURS.get(kind, "#d9534f" if layer.count_params() == 0 else "#5cb85c")
+        parts.append(f'<g><title>{e(layer.name)}: {e(kind)} {e(_shape(layer))}</title>'
+                     f'<rect x="{x:.0f}" y="{y:.0f}" width="{box_w}" height="{box_h}" rx="6" fill="{colour}" '
+                     f'fill-opacity="0.22" stroke="{colour}" stroke-width="1.5"/>'
+                     f'<text x="{x + box_w / 2:.0f}" y="{y + 16:.0f}" text-anchor="middle" fill="#888" '
+                     f'font-weight="bold">{e(layer.name)}</text>'
+                     f'<text x="{x + box_w / 2:.0f}" y="{y + 31:.0f}" text-anchor="middle" fill="#888">'
+                     f'{e(kind)} {e(_shape(layer))}</text></g>')
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+def plot_history(history, ax=None):
+    """Draw train and val loss (and val RMSE) per epoch with stage boundaries on a matplotlib axis."""
+    import matplotlib.pyplot as plt
+
+    frame = history.to_frame()
+    if ax is None:
+        _, ax = plt.subplots(figsize=(6.4, 3.4))
+    ax.plot(frame["epoch"], frame["loss"], "o-", label="train loss")
+    if frame["val_loss"].notna().any():
+        ax.plot(frame["epoch"], frame["val_loss"], "o-", label="val loss")
+    if frame["val_rmse"].notna().any():
+        ax.plot(frame["epoch"], frame["val_rmse"], "s--", label="val RMSE")
+    for stage, rows in frame.groupby("stage"):
+        start = rows["epoch"].min() - 0.5
+        if start > frame["epoch"].min() - 0.5:
+            ax.axvline(start, color="grey", linestyle=":", linewidth=1)
+        ax.text(start + 0.1, 1.0, f"stage {stage}: lr {rows['lr'].iloc[0]:.0e}", transform=ax.get_xaxis_transform(),
+                va="top", fontsize=8, color="grey")
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("loss / RMSE")
+    if len(frame):
+        ax.set_xticks(frame["epoch"])
+    ax.legend(loc="upper right", fontsize=8)
+    ax.grid(alpha=0.3)
+    return ax
+
+
+def history_png(history) -> bytes:
+    """The learning-curve plot as PNG bytes (used for notebook display)."""
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(6.4, 3.4), dpi=100)
+    ax = fig.add_subplot()
+    plot_history(history, ax=ax)
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png")
+    return buf.getvalue()
+
+
+def load_ipython_extension(ipython):
+    """`%load_ext cfnb`: a Keras model at the end of a cell displays as `cfnb.summary(model)`."""
+    ipython.display_formatter.formatters["text/html"].for_type(
+        keras.Model, lambda model: summary(model)._repr_html_())
+
+
+def unload_ipython_extension(ipython):
+    """`%unload_ext cfnb`: back to Keras models' plain repr."""
+    ipython.display_formatter.formatters["text/html"].pop(keras.Model, None)

@@ -1,0 +1,214 @@
+"""Staged fits: train a model in stages of (learning rate, epochs), one history across stages."""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from dataclasses import dataclass
+
+import keras
+import numpy as np
+import pandas as pd
+
+from .data import Ratings
+from .errors import CfnbError
+
+LESSON_STAGES = ((1e-2, 4), (1e-3, 4))
+LESSON_NN_STAGES = ((1e-3, 4), (1e-4, 4))
+COLUMNS = ["stage", "epoch", "lr", "loss", "val_loss", "val_rmse", "seconds"]
+
+
+@dataclass(frozen=True)
+class Stage:
+    """One stage of a staged fit: `epochs` epochs at learning rate `lr`."""
+
+    lr: float
+    epochs: int
+
+    @classmethod
+    def of(cls, value) -> Stage:
+        """A Stage from a `Stage`, a `(lr, epochs)` pair or a `{"lr":, "epochs":}` dict, validated."""
+        if isinstance(value, Stage):
+            lr, epochs = value.lr, value.epochs
+        elif isinstance(value, dict):
+            lr, epochs = value.get("lr"), value.get("epochs")
+        else:
+            try:
+                lr, epochs = value
+            except (TypeError, ValueError):
+                raise CfnbError(f"A stage must be (learning rate, epochs), got {value!r}.") from None
+        try:
+            lr, epochs_f = float(lr), float(epochs)
+        except (TypeError, ValueError):
+            raise CfnbError(f"A stage must be (learning rate, epochs) numbers, got {value!r}.") from None
+        if not (math.isfinite(lr) and lr > 0):
+            raise CfnbError(f"Stage learning rate must be a positive number, got {lr!r} in {value!r}.")
+        if epochs_f != int(epochs_f) or epochs_f < 1:
+            raise CfnbError(f"Stage epochs must be a whole number of at least 1, got {epochs!r} in {value!r}.")
+        return cls(lr, int(epochs_f))
+
+
+def parse_stages(stages) -> list[Stage]:
+    """Validate a list of stages; an empty list is an error."""
+    stages = [Stage.of(s) for s in (stages or [])]
+    if not stages:
+        raise CfnbError("No stages to fit: give at least one (learning rate, epochs) stage.")
+    return stages
+
+
+class StagedHistory:
+    """The record of a staged fit: one row per epoch across all stages.
+
+    `to_frame()` gives a DataFrame with columns `stage`, `epoch`, `lr`, `loss`, `val_loss`,
+    `val_rmse`, `seconds`; in a notebook the history shows as a learning-curve plot.
+    """
+
+    def __init__(self, rows=None):
+        self.rows: list[dict] = list(rows or [])
+        self.interrupted = False
+        self.stages: list[Stage] = []
+
+    def to_frame(self) -> pd.DataFrame:
+        """One row per epoch; columns `stage`, `epoch`, `lr`, `loss`, `val_loss`, `val_rmse`, `seconds`."""
+        frame = pd.DataFrame(self.rows, columns=COLUMNS)
+        return frame.astype({"stage": "int64", "epoch": "int64"}) if len(frame) else frame
+
+    @property
+    def val_rmse(self) -> float:
+        """Validation RMSE after the last epoch (NaN if none)."""
+        return float(self.rows[-1]["val_rmse"]) if self.rows else float("nan")
+
+    @property
+    def seconds(self) -> float:
+        """Total training seconds over all epochs."""
+        return float(sum(r["seconds"] for r in self.rows))
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def __repr__(self) -> str:
+        state = ", interrupted" if self.interrupted else ""
+        return f"StagedHistory({len(self.rows)} epochs{state})\n{self.to_frame().to_string(index=False)}"
+
+    def plot(self, ax=None):
+        """Plot the learning curve (train and val loss, stage boundaries marked) on a matplotlib axis."""
+        from .display import plot_history
+        return plot_history(self, ax=ax)
+
+    def _repr_png_(self):
+        from .display import history_png
+        return history_png(self) if self.rows else None
+
+
+class _Recorder(keras.callbacks.Callback):
+    """Append one history row per epoch, reading the learning rate actually in effect."""
+
+    def __init__(self, history: StagedHistory, stage: int, first_epoch: int):
+        super().__init__()
+        self.history, self.stage, self.first_epoch = history, stage, first_epoch
+        self._start = time.perf_counter()
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._start = time.perf_counter()
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs = logs or {}
+        self.history.rows.append({
+            "stage": self.stage, "epoch": self.first_epoch + epoch + 1,
+            "lr": current_lr(self.model),
+            "loss": float(logs.get("loss", np.nan)), "val_loss": float(logs.get("val_loss", np.nan)),
+            "val_rmse": float(logs.get("val_rmse", np.nan)), "seconds": time.perf_counter() - self._start,
+        })
+
+
+class _StopWhen(keras.callbacks.Callback):
+    """Stop training after the current batch once `event` is set (the widgets' Stop button)."""
+
+    def __init__(self, event: threading.Event):
+        super().__init__()
+        self.event = event
+
+    def on_train_batch_end(self, batch, logs=None):
+        if self.event.is_set():
+            self.model.stop_training = True
+
+
+def current_lr(model: keras.Model) -> float:
+    """The learning rate the model's optimizer will use for its next step."""
+    return float(keras.ops.convert_to_numpy(model.optimizer.learning_rate))
+
+
+def compile_model(model: keras.Model, lr: float = 1e-3, optimizer=None, **compile_kwargs) -> keras.Model:
+    """Compile with the lesson's choices: Adam, mean squared error, and an RMSE metric."""
+    model.compile(optimizer=optimizer or keras.optimizers.Adam(lr), loss="mse",
+                  metrics=[keras.metrics.RootMeanSquaredError(name="rmse")], **compile_kwargs)
+    return model
+
+
+def fit_stages(model: keras.Model, train: Ratings, val: Ratings | None = None, stages=LESSON_STAGES,
+               batch_size: int = 64, progress="auto", callbacks=(), history: StagedHistory | None = None,
+               stop: threading.Event | None = None, seed: int | None = None) -> StagedHistory:
+    """Fit `model` in stages, each at its own learning rate, returning one history across stages.
+
+    Args:
+        model: a Keras model with inputs `user_in` and `movie_in` (compiled with Adam and MSE if not
+            compiled yet).
+        train, val: `Ratings` to fit on and to validate on after each epoch.
+        stages: `(learning rate, epochs)` pairs, run in order; the rate is set on the optimizer so
+            that it really takes effect.
+        batch_size: ratings per gradient step.
+        progress: "auto" (live bar and plot in a notebook, a plain line in a terminal), "notebook",
+            "terminal", or False.
+        callbacks: extra Keras callbacks.
+        history: a history to continue (its epochs and stages go on counting).
+        stop: a `threading.Event`; once set, training ends after the current batch.
+        seed: if given, seeds shuffling and dropout for a reproducible fit.
+
+    Returns:
+        A `StagedHistory`. On Ctrl-C (KeyboardInterrupt) the fit stops cleanly: the weights trained
+        so far stay in the model and the history so far is returned with `interrupted = True`.
+    """
+    stages = parse_stages(stages)
+    if int(batch_size) < 1:
+        raise CfnbError(f"batch_size must be a positive whole number, got {batch_size!r}.")
+    if len(train) == 0:
+        raise CfnbError("The training set is empty: nothing to fit.")
+    if seed is not None:
+        keras.utils.set_random_seed(int(seed))
+    if not getattr(model, "compiled", False) or model.optimizer is None:
+        compile_model(model, stages[0].lr)
+    history = history if history is not None else StagedHistory()
+    history.interrupted = False
+    first_stage = (history.rows[-1]["stage"] if history.rows else 0) + 1
+    history.stages.extend(stages)
+    steps = math.ceil(len(train) / int(batch_size))
+    from .progress import make_progress
+    bar = make_progress(progress, history, total_epochs=sum(s.epochs for s in stages), steps_per_epoch=steps)
+    extra = [bar] if bar is not None else []
+    if stop is not None:
+        extra.append(_StopWhen(stop))
+    validation = (val.x, val.y) if val is not None and len(val) else None
+    try:
+        for k, stage in enumerate(stages):
+            model.optimizer.learning_rate = stage.lr
+            done = history.rows[-1]["epoch"] if history.rows else 0
+            recorder = _Recorder(history, first_stage + k, done)
+            model.fit(train.x, train.y, batch_size=int(batch_size), epochs=stage.epochs,
+                      validation_data=validation, verbose=0, shuffle=True,
+                      callbacks=[recorder, *extra, *callbacks])
+            if model.stop_training or (stop is not None and stop.is_set()):
+                history.interrupted = True
+                break
+    except KeyboardInterrupt:
+        history.interrupted = True
+    finally:
+        if bar is not None:
+            bar.close()
+    return history
+
+
+def rmse(model: keras.Model, data: Ratings, batch_size: int = 4096) -> float:
+    """Root mean squared error of the model's predictions on `data`."""
+    pred = model.predict(data.x, batch_size=batch_size, verbose=0).reshape(-1)
+    return float(np.sqrt(np.mean((pred - data.y) ** 2)))
