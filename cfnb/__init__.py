@@ -11,6 +11,9 @@ from .models import KINDS, build_model  # noqa: E402
 from .movielens import data_home, movielens  # noqa: E402
 from .predict import evaluate, predict, predictions_table  # noqa: E402
 from .training import LESSON_NN_STAGES, LESSON_STAGES, Stage, StagedHistory, fit_stages  # noqa: E402
+from .baselines import baselines  # noqa: E402
+from .explore import factor_pca, movie_bias, rated_highest, recommend  # noqa: E402
+from .widgets import Builder, Compare, Explore, Lab, StagedFit  # noqa: E402
 
 __version__ = "0.1.0"
 __all__ = [
@@ -19,4 +22,6 @@ __all__ = [
     "LESSON_STAGES", "LESSON_NN_STAGES", "predict", "evaluate", "predictions_table",
     "CfnbError", "DataError", "DownloadError", "ModelFileError",
     "load_ipython_extension", "unload_ipython_extension",
+    "baselines", "movie_bias", "factor_pca", "recommend", "rated_highest",
+    "Lab", "Builder", "StagedFit", "Compare", "Explore",
 ]

@@ -1,0 +1,163 @@
+"""Interpreting a fitted model (fastai lesson 4): movie biases, factor PCA, recommendations."""
+
+from __future__ import annotations
+
+import io
+
+import keras
+import numpy as np
+import pandas as pd
+
+from .data import ITEM, RATING, USER, Ratings
+from .errors import CfnbError
+
+
+def movie_stats(ratings: Ratings) -> pd.DataFrame:
+    """Per item code: raw `item` id, `title`, number of ratings `n` and `mean_rating`."""
+    f = ratings.frame
+    n = np.bincount(f[ITEM].to_numpy(), minlength=ratings.n_items)
+    total = np.bincount(f[ITEM].to_numpy(), f[RATING].to_numpy(np.float64), ratings.n_items)
+    return pd.DataFrame({"item": ratings.item_ids, "title": ratings.title(ratings.item_ids.to_numpy()),
+                         "n": n, "mean_rating": np.where(n > 0, total / np.maximum(n, 1), np.nan)})
+
+
+def most_rated(ratings: Ratings, top: int) -> np.ndarray:
+    """Item codes of the `top` most-rated items, most-rated first (ties by code)."""
+    n = np.bincount(ratings.frame[ITEM].to_numpy(), minlength=ratings.n_items)
+    return np.argsort(-n, kind="stable")[:max(int(top), 0)]
+
+
+def layer_weights(model: keras.Model, name: str) -> np.ndarray | None:
+    """The embedding matrix of layer `name` as numpy, or None if the model has no such layer."""
+    try:
+        layer = model.get_layer(name)
+    except ValueError:
+        return None
+    return keras.ops.convert_to_numpy(layer.embeddings)
+
+
+def movie_bias(model: keras.Model, ratings: Ratings, n: int = 10, top: int = 1000) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The movies with the highest and lowest learned bias, among the `top` most-rated.
+
+    Args:
+        model: a fitted "bias" model (it has a `movie_bias` embedding).
+        ratings: the `Ratings` the model was trained with (for titles and counts).
+        n: movies in each table.
+        top: only consider the `top` most-rated movies (biases of rarely rated ones are noise).
+
+    Returns:
+        `(highest, lowest)`: DataFrames with `item`, `title`, `bias`, `n`, `mean_rating`.
+
+    Raises:
+        CfnbError: if the model has no movie bias (dot-product and NN models don't).
+    """
+    weights = layer_weights(model, "movie_bias")
+    if weights is None:
+        kind = getattr(model, "cfnb_config", {}).get("kind", model.name)
+        raise CfnbError(f"The {kind} model has no movie bias; build a 'bias' model to see learned biases.")
+    codes = most_rated(ratings, top)
+    table = movie_stats(ratings).iloc[codes].assign(bias=weights[codes, 0])
+    table = table[["item", "title", "bias", "n", "mean_rating"]]
+    return (table.sort_values("bias", ascending=False).head(n).reset_index(drop=True),
+            table.sort_values("bias").head(n).reset_index(drop=True))
+
+
+def factor_pca(model: keras.Model, ratings: Ratings, top: int = 1000, k: int = 2) -> tuple[pd.DataFrame, np.ndarray]:
+    """Project the movie factors of the `top` most-rated movies onto their first `k` principal components.
+
+    Args:
+        model: a fitted model with a `movie_factors` embedding (every cfnb kind has one).
+        ratings: the `Ratings` the model was trained with.
+        top: how many of the most-rated movies to project.
+        k: number of components.
+
+    Returns:
+        `(table, explained)`: a DataFrame with `item`, `title`, `n` and `pc1`..`pc<k>` (most-rated
+        first), and the fraction of variance each component explains.
+    """
+    weights = layer_weights(model, "movie_factors")
+    if weights is None:
+        raise CfnbError("The model has no movie_factors embedding to project.")
+    codes = most_rated(ratings, top)
+    if len(codes) < 2:
+        raise CfnbError("Need at least two movies to project their factors.")
+    x = weights[codes].astype(np.float64)
+    x -= x.mean(axis=0)
+    _, s, vt = np.linalg.svd(x, full_matrices=False)
+    k = min(int(k), vt.shape[0])
+    proj = x @ vt[:k].T
+    var = s ** 2
+    explained = var[:k] / var.sum() if var.sum() > 0 else np.zeros(k)
+    table = movie_stats(ratings).iloc[codes][["item", "title", "n"]].reset_index(drop=True)
+    for j in range(k):
+        table[f"pc{j + 1}"] = proj[:, j]
+    return table, explained
+
+
+def pca_png(table: pd.DataFrame, explained=None, labels: int = 30, size=(7.5, 6.0)) -> bytes:
+    """A scatter of `pc1` against `pc2` with the titles of the first `labels` rows, as PNG bytes."""
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=size, dpi=100)
+    ax = fig.add_subplot()
+    ax.scatter(table["pc1"], table["pc2"], s=6, alpha=0.3, color="#4c72b0")
+    shown = table.head(labels)
+    ax.scatter(shown["pc1"], shown["pc2"], s=14, color="#dd8452")
+    for _, row in shown.iterrows():
+        title = row["title"] if len(row["title"]) <= 32 else row["title"][:30] + "…"
+        ax.annotate(title, (row["pc1"], row["pc2"]), fontsize=7, xytext=(3, 2), textcoords="offset points")
+    ev = list(explained) if explained is not None else []
+    ax.set_xlabel("PC 1" + (f" ({ev[0]:.0%} of variance)" if len(ev) > 0 else ""))
+    ax.set_ylabel("PC 2" + (f" ({ev[1]:.0%} of variance)" if len(ev) > 1 else ""))
+    ax.set_title(f"Movie factors, {len(table):,} most-rated movies (titles: top {len(shown)})", fontsize=9)
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png")
+    return buf.getvalue()
+
+
+def user_code(ratings: Ratings, user) -> int:
+    """The code of raw user id `user` (also accepted as text, e.g. from a text box)."""
+    code = int(ratings.user_codes([user])[0])
+    if code < 0 and isinstance(user, str):
+        matches = [k for k, raw in enumerate(ratings.user_ids) if str(raw) == user.strip()]
+        code = matches[0] if matches else -1
+    if code < 0:
+        raise CfnbError(f"Unknown user id {user!r}: expected one of the raw ids in the ratings, "
+                        f"e.g. {ratings.user_ids[0]!r}.")
+    return code
+
+
+def rated_highest(ratings: Ratings, user, n: int = 10) -> pd.DataFrame:
+    """The user's own highest ratings: `item`, `title`, `rating` (ties by item code)."""
+    code = user_code(ratings, user)
+    rows = ratings.frame[ratings.frame[USER] == code].sort_values([RATING, ITEM], ascending=[False, True])
+    rows = rows.head(n)
+    raw = ratings.item_ids.take(rows[ITEM].to_numpy())
+    return pd.DataFrame({"item": raw, "title": ratings.title(raw.to_numpy()),
+                         "rating": rows[RATING].to_numpy()})
+
+
+def recommend(model: keras.Model, ratings: Ratings, user, n: int = 10, batch_size: int = 8192) -> pd.DataFrame:
+    """Top-`n` movies for a user by predicted rating, excluding every movie they already rated.
+
+    Args:
+        model: a fitted cfnb model.
+        ratings: all the ratings (train and val), so that everything the user rated is excluded.
+        user: the raw user id (as in the original data).
+        n: how many recommendations.
+
+    Returns:
+        A DataFrame with `item`, `title`, `predicted`, highest prediction first.
+    """
+    code = user_code(ratings, user)
+    rated = np.zeros(ratings.n_items, bool)
+    rated[ratings.frame.loc[ratings.frame[USER] == code, ITEM].to_numpy()] = True
+    candidates = np.flatnonzero(~rated)
+    x = {"user_in": np.full((len(candidates), 1), code, np.int32),
+         "movie_in": candidates.astype(np.int32).reshape(-1, 1)}
+    pred = model.predict(x, batch_size=batch_size, verbose=0).reshape(-1) if len(candidates) else np.zeros(0)
+    best = np.argsort(-pred, kind="stable")[:max(int(n), 0)]
+    raw = ratings.item_ids.take(candidates[best])
+    return pd.DataFrame({"item": raw, "title": ratings.title(raw.to_numpy()), "predicted": pred[best]})
