@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import os
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -13,6 +14,11 @@ import pandas as pd
 from .errors import DataError
 
 USER, ITEM, RATING = "user", "item", "rating"
+DUPLICATE_POLICIES = ("mean", "last", "first", "keep", "error")
+
+
+class DataWarning(UserWarning):
+    """Ratings that cfnb can use but that are probably not what you meant (duplicates, one user...)."""
 
 
 @dataclass(frozen=True)
@@ -134,14 +140,35 @@ class Ratings:
 
 
 def _lookup(codes: pd.Series, raw_ids) -> np.ndarray:
-    ids = pd.Index(np.atleast_1d(np.asarray(raw_ids, dtype=object if codes.index.dtype == object else None)))
-    pos = codes.index.get_indexer(ids)
-    return pos.astype(np.int64)
+    ids = as_id_array(raw_ids)
+    index = codes.index
+    if ids.dtype.kind in "iuf" and index.dtype.kind in "iuf":
+        return index.get_indexer(ids).astype(np.int64)
+    # Object path: keeps 1 and "1" apart and big integers exact, whatever mix the caller passes.
+    return index.get_indexer(pd.Index(ids.astype(object), dtype=object)).astype(np.int64)
+
+
+def as_id_array(raw_ids) -> np.ndarray:
+    """Raw ids (a scalar, a list, an array, a Series) as a 1-d array, without coercing mixed types to text."""
+    if isinstance(raw_ids, (pd.Index, pd.Series, np.ndarray)):
+        return np.asarray(raw_ids).reshape(-1)
+    if isinstance(raw_ids, (str, bytes)) or not hasattr(raw_ids, "__iter__"):
+        raw_ids = [raw_ids]
+    values = list(raw_ids)
+    kinds = {type(v) for v in values}
+    if values and all(issubclass(k, (int, np.integer)) and not issubclass(k, (bool, np.bool_)) for k in kinds):
+        try:
+            return np.asarray(values, dtype=np.int64)
+        except OverflowError:
+            pass
+    out = np.empty(len(values), dtype=object)
+    out[:] = values
+    return out
 
 
 def load_ratings(source, user: str = "userId", item: str = "movieId", rating: str = "rating",
                  scale: tuple[float, float] | None = None, titles: pd.Series | None = None,
-                 name: str | None = None) -> Ratings:
+                 name: str | None = None, duplicates: str = "mean") -> Ratings:
     """Load ratings from a CSV path or a DataFrame and re-index ids to contiguous codes.
 
     Args:
@@ -150,6 +177,13 @@ def load_ratings(source, user: str = "userId", item: str = "movieId", rating: st
         scale: declared rating scale `(low, high)`; ratings outside it are an error.
         titles: optional item titles indexed by raw item id.
         name: a short name shown in reprs and tables.
+        duplicates: what to do with several ratings of the same (user, item) pair: "mean" (default:
+            average them into one rating), "last" / "first" (keep the last / first in file order),
+            "keep" (keep them all), or "error". Every policy but "keep" and "error" warns
+            (`DataWarning`) with the number of pairs affected.
+
+    Ids may be whole numbers (any size, negative too) or text, but not a mix of both in one column;
+    whole-valued float ids (``10.0``) are read as integers. See docs/bad-input.md for every case.
 
     Returns:
         A `Ratings` object.
@@ -157,17 +191,19 @@ def load_ratings(source, user: str = "userId", item: str = "movieId", rating: st
     Raises:
         DataError: naming the column, an example row and what was expected.
     """
+    if duplicates not in DUPLICATE_POLICIES:
+        raise DataError(f"duplicates must be one of {DUPLICATE_POLICIES}, got {duplicates!r}.")
+    scale = _check_scale(scale)
     frame, name = _read(source, name)
-    _require_columns(frame, (user, item, rating), name)
+    if len(frame.columns) == 0:
+        raise DataError(f"{name} is empty (no columns, no rows): expected columns {user!r}, {item!r} "
+                        f"and {rating!r} with one rating per row.")
+    _require_columns(frame, (user, item, rating), name, from_file=not isinstance(source, pd.DataFrame))
     if len(frame) == 0:
         raise DataError(f"{name} has the columns but no rating rows (header only?): expected at least one row.")
     values = _numeric_ratings(frame, rating, name)
-    for col in (user, item):
-        missing = frame[col].isna().to_numpy()
-        if missing.any():
-            row = int(np.flatnonzero(missing)[0])
-            raise DataError(f"Column {col!r} of {name} has {int(missing.sum()):,} missing ids; "
-                            f"first at row {row}: {_row(frame, row)}. Every rating needs a {col}.")
+    users = _ids(frame, user, name)
+    items = _ids(frame, item, name)
     if scale is not None:
         lo, hi = scale
         bad = (values < lo) | (values > hi)
@@ -175,12 +211,93 @@ def load_ratings(source, user: str = "userId", item: str = "movieId", rating: st
             row = int(np.flatnonzero(bad)[0])
             raise DataError(f"Column {rating!r} of {name} has {int(bad.sum()):,} ratings outside the declared "
                             f"scale {lo:g}..{hi:g}; first at row {row}: {_row(frame, row)}.")
-    user_codes, user_ids = pd.factorize(frame[user], sort=True)
-    item_codes, item_ids = pd.factorize(frame[item], sort=True)
+    user_codes, user_ids = pd.factorize(users, sort=True)
+    item_codes, item_ids = pd.factorize(items, sort=True)
     coded = pd.DataFrame({USER: user_codes.astype(np.int32), ITEM: item_codes.astype(np.int32),
                           RATING: values.astype(np.float32)})
+    coded = _deduplicate(coded, duplicates, frame, (user, item), name)
+    for label, n, col in (("user", len(user_ids), user), ("item", len(item_ids), item)):
+        if n == 1:
+            warnings.warn(f"{name} has a single {label} (column {col!r}, id {_first(user_ids if label == 'user' else item_ids)!r}): "
+                          f"a model can still be fitted, but it cannot learn how {label}s differ.",
+                          DataWarning, stacklevel=2)
     return Ratings(coded, pd.Index(user_ids, name=user), pd.Index(item_ids, name=item), titles,
-                   tuple(map(float, scale)) if scale is not None else None, name)
+                   scale, name)
+
+
+def _first(index):
+    return index[0] if len(index) else None
+
+
+def _check_scale(scale):
+    if scale is None:
+        return None
+    try:
+        lo, hi = (float(v) for v in scale)
+    except (TypeError, ValueError):
+        raise DataError(f"scale must be a pair of numbers (low, high), got {scale!r}.") from None
+    if not (np.isfinite(lo) and np.isfinite(hi) and lo < hi):
+        raise DataError(f"scale must be two finite numbers with low < high, got {scale!r}.")
+    return (lo, hi)
+
+
+def _ids(frame, col, name) -> pd.Series:
+    """The id column, checked: no missing ids; whole numbers (any size) or text, not both."""
+    ids = frame[col]
+    missing = ids.isna().to_numpy()
+    if missing.any():
+        row = int(np.flatnonzero(missing)[0])
+        raise DataError(f"Column {col!r} of {name} has {int(missing.sum()):,} missing ids; "
+                        f"first at row {row}: {_row(frame, row)}. Every rating needs a {col}.")
+    kind = pd.api.types.infer_dtype(ids, skipna=False)
+    if kind == "integer":
+        if ids.dtype == object:  # Python ints: keep those beyond 64 bits exact, as objects
+            for dtype in ("int64", "uint64"):
+                try:
+                    return ids.astype(dtype)
+                except (OverflowError, ValueError, TypeError):
+                    pass
+        return ids
+    if kind == "string":
+        return ids
+    if kind in ("floating", "mixed-integer-float", "decimal"):
+        numbers = pd.to_numeric(ids, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
+        whole = np.isfinite(numbers) & (numbers == np.round(numbers)) & (np.abs(numbers) < 2.0 ** 53)
+        if whole.all():
+            return pd.Series(numbers.astype(np.int64), index=ids.index, name=ids.name)
+        row = int(np.flatnonzero(~whole)[0])
+        raise DataError(f"Column {col!r} of {name} has {int((~whole).sum()):,} ids that are not whole numbers; "
+                        f"first at row {row}: {_row(frame, row)}. Expected whole-number or text ids.")
+    types = ids.map(lambda v: type(v).__name__)
+    if kind == "mixed-integer" or ({"str", "int"} <= set(types)):
+        rows = [int(np.flatnonzero(types.to_numpy() == t)[0]) for t in sorted(set(types))[:2]]
+        raise DataError(f"Column {col!r} of {name} mixes id types ({', '.join(sorted(set(types)))}), so 1 and "
+                        f"'1' would be different ids; e.g. row {rows[0]}: {_row(frame, rows[0])} and row "
+                        f"{rows[-1]}: {_row(frame, rows[-1])}. Expected one type: convert the column first, "
+                        f"e.g. frame[{col!r}] = frame[{col!r}].astype(str).")
+    ok = types.isin(["str", "int"]).to_numpy()
+    row = int(np.flatnonzero(~ok)[0]) if (~ok).any() else 0
+    raise DataError(f"Column {col!r} of {name} holds ids of type {types.iloc[row]} (pandas sees {kind}); "
+                    f"first at row {row}: {_row(frame, row)}. Expected whole numbers or text.")
+
+
+def _deduplicate(coded, policy, frame, columns, name):
+    dup = coded.duplicated([USER, ITEM], keep=False).to_numpy()
+    if not dup.any() or policy == "keep":
+        return coded
+    n_pairs = int(coded[dup].groupby([USER, ITEM]).ngroups)
+    row = int(np.flatnonzero(dup)[0])
+    what = (f"{name} rates {n_pairs:,} (user, item) pairs more than once ({int(dup.sum()):,} rows, columns "
+            f"{columns[0]!r}, {columns[1]!r}); first at row {row}: {_row(frame, row)}")
+    if policy == "error":
+        raise DataError(f"{what}. Expected one rating per pair; pass duplicates='mean', 'last', 'first' or 'keep'.")
+    if policy == "mean":
+        out = coded.groupby([USER, ITEM], sort=False, as_index=False)[RATING].mean()
+    else:
+        out = coded.drop_duplicates([USER, ITEM], keep=policy)
+    warnings.warn(f"{what}. Kept one rating per pair (duplicates={policy!r}: "
+                  f"{'their mean' if policy == 'mean' else 'the ' + policy + ' one'}).", DataWarning, stacklevel=3)
+    return out.astype({USER: np.int32, ITEM: np.int32, RATING: np.float32}).reset_index(drop=True)
 
 
 def _read(source, name):
@@ -201,17 +318,35 @@ def _read(source, name):
     except (pd.errors.ParserError, pd.errors.EmptyDataError, csv.Error) as e:
         raise DataError(f"{path} could not be read as CSV ({str(e).strip()}): expected comma-separated "
                         "ratings with a header row.") from None
+    except (OSError, ValueError) as e:
+        raise DataError(f"{path} could not be read as CSV ({type(e).__name__}: {str(e).strip()[:200]}): "
+                        "expected comma-separated ratings with a header row.") from None
 
 
-def _require_columns(frame, columns, name):
+def _require_columns(frame, columns, name, from_file=False):
     missing = [c for c in columns if c not in frame.columns]
     if missing:
-        raise DataError(f"{name} has no column {missing[0]!r} (columns present: {list(map(str, frame.columns))}). "
+        present = list(map(str, frame.columns))
+        hint = (" Is it a comma-separated file with a header row?" if from_file and len(present) < len(columns)
+                else "")
+        raise DataError(f"{name} has no column {missing[0]!r} (columns present: {present[:20]}).{hint} "
                         f"Pass the right names, e.g. load_ratings(..., user=..., item=..., rating=...).")
+    if len(set(columns)) < len(columns):
+        raise DataError(f"The user, item and rating columns must be three different columns, got {list(columns)}.")
+    for c in columns:
+        if int((frame.columns == c).sum()) > 1:
+            raise DataError(f"{name} has {int((frame.columns == c).sum())} columns named {c!r}: expected one.")
 
 
 def _numeric_ratings(frame, rating, name) -> np.ndarray:
-    values = pd.to_numeric(frame[rating], errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
+    column = frame[rating]
+    if pd.api.types.is_bool_dtype(column) or pd.api.types.infer_dtype(column, skipna=True) == "boolean":
+        raise DataError(f"Column {rating!r} of {name} holds True/False values, e.g. row 0: {_row(frame, 0)}. "
+                        "Expected a finite number in every row.")
+    try:
+        values = pd.to_numeric(column, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
+    except (TypeError, ValueError):
+        values = np.array([_to_float(v) for v in column], dtype=np.float64)
     bad = ~np.isfinite(values)
     if bad.any():
         row = int(np.flatnonzero(bad)[0])
@@ -223,8 +358,22 @@ def _numeric_ratings(frame, rating, name) -> np.ndarray:
     return values
 
 
+def _to_float(value) -> float:
+    if isinstance(value, (bool, np.bool_)):
+        return np.nan
+    try:
+        return float(value)
+    except (TypeError, ValueError, OverflowError):
+        return np.nan
+
+
+def _plain(value):
+    return value.item() if isinstance(value, np.generic) else value
+
+
 def _row(frame, row) -> str:
-    return repr(frame.iloc[row].to_dict())
+    text = repr({c: _plain(frame.iloc[row, k]) for k, c in enumerate(frame.columns[:8])})
+    return text if len(text) < 300 else text[:300] + "...}"
 
 
 def synthetic(n_users: int = 200, n_items: int = 300, n_ratings: int = 10_000, n_factors: int = 5,
@@ -249,4 +398,5 @@ def synthetic(n_users: int = 200, n_items: int = 300, n_ratings: int = 10_000, n
     r = np.clip(np.round(r * 2) / 2, *scale)
     frame = pd.DataFrame({"userId": u + 1, "movieId": i + 1, "rating": r})
     titles = pd.Series([f"Synthetic movie {k + 1}" for k in range(n_items)], index=np.arange(1, n_items + 1))
-    return load_ratings(frame, titles=titles, name="synthetic", scale=scale)
+    # Random pairs repeat; keep them all, as the planted-structure data always has.
+    return load_ratings(frame, titles=titles, name="synthetic", scale=scale, duplicates="keep")
