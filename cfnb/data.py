@@ -347,13 +347,15 @@ def _numeric_ratings(frame, rating, name) -> np.ndarray:
         values = pd.to_numeric(column, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
     except (TypeError, ValueError):
         values = np.array([_to_float(v) for v in column], dtype=np.float64)
-    bad = ~np.isfinite(values)
+    with np.errstate(invalid="ignore"):
+        bad = ~(np.abs(values) <= np.finfo(np.float32).max)  # NaN, infinite, or beyond float32
     if bad.any():
         row = int(np.flatnonzero(bad)[0])
         raw = frame[rating].iloc[row]
-        what = "missing" if pd.isna(raw) else ("infinite" if np.isinf(values[row]) else "not a number")
+        what = ("missing" if pd.isna(raw) else "infinite" if np.isinf(values[row]) else
+                "not a number" if np.isnan(values[row]) else "too large")
         raise DataError(f"Column {rating!r} of {name} has {int(bad.sum()):,} ratings that are missing, "
-                        f"non-numeric or infinite; first at row {row} ({what}): {_row(frame, row)}. "
+                        f"non-numeric, infinite or too large; first at row {row} ({what}): {_row(frame, row)}. "
                         "Expected a finite number in every row.")
     return values
 
