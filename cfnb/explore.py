@@ -101,7 +101,7 @@ def pca_png(table: pd.DataFrame, explained=None, labels: int = 30, size=(7.5, 6.
     fig = Figure(figsize=size, dpi=100)
     ax = fig.add_subplot()
     ax.scatter(table["pc1"], table["pc2"], s=6, alpha=0.3, color="#4c72b0")
-    shown = table.head(labels)
+    shown = _spread(table, labels)
     ax.scatter(shown["pc1"], shown["pc2"], s=14, color="#dd8452")
     for _, row in shown.iterrows():
         title = row["title"] if len(row["title"]) <= 32 else row["title"][:30] + "…"
@@ -109,12 +109,30 @@ def pca_png(table: pd.DataFrame, explained=None, labels: int = 30, size=(7.5, 6.
     ev = list(explained) if explained is not None else []
     ax.set_xlabel("PC 1" + (f" ({ev[0]:.0%} of variance)" if len(ev) > 0 else ""))
     ax.set_ylabel("PC 2" + (f" ({ev[1]:.0%} of variance)" if len(ev) > 1 else ""))
-    ax.set_title(f"Movie factors, {len(table):,} most-rated movies (titles: top {len(shown)})", fontsize=9)
+    ax.set_title(f"Movie factors of the {len(table):,} most-rated movies (titled: {len(shown)} of the most rated)",
+                 fontsize=9)
     ax.grid(alpha=0.3)
     fig.tight_layout()
     buf = io.BytesIO()
     fig.savefig(buf, format="png")
     return buf.getvalue()
+
+
+def _spread(table: pd.DataFrame, labels: int, dx: float = 0.15, dy: float = 0.035) -> pd.DataFrame:
+    """Up to `labels` rows, most-rated first, skipping points whose title would overlap one already kept.
+
+    A title runs to the right of its point: two overlap when they are closer than `dx` of the x range
+    and `dy` of the y range.
+    """
+    x, y = table["pc1"].to_numpy(), table["pc2"].to_numpy()
+    wx, wy = max(float(np.ptp(x)), 1e-12) if len(x) else 1.0, max(float(np.ptp(y)), 1e-12) if len(y) else 1.0
+    kept: list[int] = []
+    for k in range(len(table)):
+        if len(kept) >= labels:
+            break
+        if all(abs(x[k] - x[j]) > dx * wx or abs(y[k] - y[j]) > dy * wy for j in kept):
+            kept.append(k)
+    return table.iloc[kept]
 
 
 def user_code(ratings: Ratings, user) -> int:

@@ -436,6 +436,7 @@ class StagedFit(_Piece):
         history, name = self.session.history, self.session.name
         steps = math.ceil(len(self.session.train) / batch_size)
         live = _Live(self, stages, steps)
+        live.first = len(history)
         self.history = history
         self._stop = threading.Event()
         self.progress.max, self.progress.value, self.progress.bar_style = live.total_epochs * steps, 0, "info"
@@ -491,7 +492,8 @@ class StagedFit(_Piece):
             self.progress.bar_style = "success" if done else ("warning" if error is None else "danger")
             rmse = f", val RMSE {history.val_rmse:.4f}" if len(history) else ""
             state = "done" if done else ("stopped" if error is None else "failed")
-            self.status.value = html.escape(f"{state}: {live.epochs}/{live.total_epochs} epochs in {seconds:.1f} s{rmse}")
+            epochs = len(history) - live.first
+            self.status.value = html.escape(f"{state}: {epochs}/{live.total_epochs} epochs in {seconds:.1f} s{rmse}")
             if error is None:
                 self.say(f"{name} {state} after {len(history)} epoch(s) in all{rmse}.", "ok" if done else "info")
         finally:
@@ -570,7 +572,7 @@ class Compare(_Piece):
         classes = ["best" if b else ("baseline" if k == "baseline" else "") for b, k in zip(frame["best"], frame["kind"])]
         shown = frame.drop(columns="best").rename(columns={"val_rmse": "val RMSE", "seconds": "fit seconds"})
         shown["model"] = [m + ("  ★ best" if b else "") for m, b in zip(frame["model"], frame["best"])]
-        shown["epochs"] = shown["epochs"].astype(object)
+        shown["epochs"] = ["–" if e != e or e is None else str(int(e)) for e in frame["epochs"]]
         self.table.value = table_html(shown, {"val RMSE": ".4f", "fit seconds": ".2f", "params": ","},
                                       row_classes=classes)
         n = len(self.session.runs)
