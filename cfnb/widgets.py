@@ -388,10 +388,12 @@ class StagedFit(_Piece):
             self.add_stage(lr, epochs)
 
     def add_stage(self, lr: float | None = None, epochs: int | None = None):
-        """Append a stage row (default: a tenth of the last stage's rate, same epochs)."""
-        last = self.stages[-1] if self._rows.children else (1e-2, 2)
-        lr = lr if lr is not None else float(f"{last[0] / 10:.3g}")
-        epochs = epochs if epochs is not None else last[1]
+        """Append a stage row (default: a tenth of the last stage's rate and its epochs; else 1e-2 for 2)."""
+        last = self.stages[-1] if self._rows.children else None
+        if lr is None:
+            lr = float(f"{last[0] / 10:.3g}") if last else 1e-2
+        if epochs is None:
+            epochs = last[1] if last else 2
         lr_box = w.FloatText(lr, description="lr", layout=w.Layout(width="170px"), style={"description_width": "30px"})
         epochs_box = w.IntText(epochs, description="epochs", layout=w.Layout(width="150px"),
                                style={"description_width": "50px"})
