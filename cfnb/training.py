@@ -134,6 +134,39 @@ class _StopWhen(keras.callbacks.Callback):
             self.model.stop_training = True
 
 
+class _Checkpoint(keras.callbacks.Callback):
+    """The model and optimizer state at the end of the last recorded epoch, to fall back to on Ctrl-C.
+
+    A KeyboardInterrupt can land anywhere (mid-batch, mid-update, during validation); restoring this
+    copy makes the weights match the history's last row exactly, so a later `fit_stages(...,
+    history=history)` continues from a consistent state. A host-side copy per epoch is cheap next
+    to the epoch itself.
+    """
+
+    def __init__(self, model: keras.Model, history: StagedHistory):
+        super().__init__()
+        self._cfnb_model, self.history = model, history
+        self.take()
+
+    def take(self):
+        self.rows = len(self.history.rows)
+        self.weights = self._cfnb_model.get_weights()
+        self.slots = [np.array(keras.ops.convert_to_numpy(v)) for v in self._cfnb_model.optimizer.variables]
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.take()
+
+    def restore(self) -> None:
+        """Put back the last epoch's state, unless a row was recorded after it (then the weights match)."""
+        if len(self.history.rows) != self.rows:
+            return
+        self._cfnb_model.set_weights(self.weights)
+        variables = self._cfnb_model.optimizer.variables
+        if len(variables) == len(self.slots):
+            for variable, value in zip(variables, self.slots):
+                variable.assign(value)
+
+
 def current_lr(model: keras.Model) -> float:
     """The learning rate the model's optimizer will use for its next step."""
     return float(keras.ops.convert_to_numpy(model.optimizer.learning_rate))
@@ -166,8 +199,11 @@ def fit_stages(model: keras.Model, train: Ratings, val: Ratings | None = None, s
         seed: if given, seeds shuffling and dropout for a reproducible fit.
 
     Returns:
-        A `StagedHistory`. On Ctrl-C (KeyboardInterrupt) the fit stops cleanly: the weights trained
-        so far stay in the model and the history so far is returned with `interrupted = True`.
+        A `StagedHistory`. On Ctrl-C (KeyboardInterrupt) the fit stops cleanly wherever it was (mid-epoch,
+        during validation, between stages): the model gets back its weights and optimizer state from
+        the end of the last epoch in the history, which is returned with `interrupted = True`; pass it
+        as `history=` to continue. `stop` instead ends the current epoch early after the current
+        batch, validates, and records that (shorter) epoch.
     """
     stages = parse_stages(stages)
     if int(batch_size) < 1:
@@ -178,8 +214,11 @@ def fit_stages(model: keras.Model, train: Ratings, val: Ratings | None = None, s
         keras.utils.set_random_seed(int(seed))
     if not getattr(model, "compiled", False) or model.optimizer is None:
         compile_model(model, stages[0].lr)
+    if not model.optimizer.built:  # so the checkpoint below holds the optimizer's slots too
+        model.optimizer.build(model.trainable_variables)
     history = history if history is not None else StagedHistory()
     history.interrupted = False
+    checkpoint = _Checkpoint(model, history)
     first_stage = (history.rows[-1]["stage"] if history.rows else 0) + 1
     history.stages.extend(stages)
     steps = math.ceil(len(train) / int(batch_size))
@@ -196,12 +235,13 @@ def fit_stages(model: keras.Model, train: Ratings, val: Ratings | None = None, s
             recorder = _Recorder(history, first_stage + k, done)
             model.fit(train.x, train.y, batch_size=int(batch_size), epochs=stage.epochs,
                       validation_data=validation, verbose=0, shuffle=True,
-                      callbacks=[recorder, *extra, *callbacks])
+                      callbacks=[recorder, checkpoint, *extra, *callbacks])
             if model.stop_training or (stop is not None and stop.is_set()):
                 history.interrupted = True
                 break
     except KeyboardInterrupt:
         history.interrupted = True
+        checkpoint.restore()  # weights and optimizer back to the end of the last recorded epoch
     finally:
         if bar is not None:
             bar.close()

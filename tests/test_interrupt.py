@@ -1,0 +1,167 @@
+"""Ctrl-C or Stop at any point of fit_stages leaves a usable model whose weights match the history,
+and a second fit_stages(..., history=history) continues from there.
+
+These tests use only fit_stages's public surface (Keras callbacks, the stop event, a real SIGALRM
+turned into KeyboardInterrupt), so they keep guarding whatever training loop runs inside.
+"""
+
+import math
+import signal
+import threading
+import time
+
+import keras
+import numpy as np
+import pytest
+
+import cfnb
+
+BATCH = 128
+STAGES = [(1e-2, 2), (1e-3, 2)]
+
+
+@pytest.fixture(scope="module")
+def data(small):
+    return small.split(seed=7)
+
+
+def steps(train):
+    return math.ceil(len(train) / BATCH)
+
+
+class At(keras.callbacks.Callback):
+    """Runs `action` at the n-th call of the Keras hook `hook` (on_train_batch_end, on_test_batch_end...)."""
+
+    def __init__(self, hook, n, action):
+        super().__init__()
+        self.hook, self.n, self.action, self.count, self.fired = hook, n, action, 0, False
+
+    def __getattribute__(self, name):
+        if name == object.__getattribute__(self, "hook"):
+            return object.__getattribute__(self, "_tick")
+        return object.__getattribute__(self, name)
+
+    def _tick(self, *args, **kwargs):
+        self.count += 1
+        if self.count == self.n and not self.fired:
+            self.fired = True
+            self.action()
+
+
+def ctrl_c():
+    raise KeyboardInterrupt
+
+
+def fresh(small):
+    keras.utils.set_random_seed(0)
+    return cfnb.build_model("bias", small.n_users, small.n_items, n_factors=4)
+
+
+def assert_consistent(model, history, train, val, exact_steps=True):
+    """The history's last row describes the weights in the model, and the optimizer agrees."""
+    frame = history.to_frame()
+    assert frame["epoch"].tolist() == list(range(1, len(frame) + 1))
+    assert frame["stage"].is_monotonic_increasing
+    pred = cfnb.predict(model, train, train.user_ids[:5], train.item_ids[:5])
+    assert np.isfinite(pred).all()  # usable
+    if len(frame):
+        assert cfnb.evaluate(model, val)["rmse"] == pytest.approx(history.val_rmse, rel=1e-4, abs=1e-5)
+    if exact_steps:  # Ctrl-C rolls back to the end of the last recorded (whole) epoch
+        assert int(model.optimizer.iterations.numpy()) == len(frame) * steps(train)
+
+
+def assert_continues(model, history, train, val):
+    before = len(history)
+    history = cfnb.fit_stages(model, train, val, stages=[(1e-3, 1)], batch_size=BATCH, progress=False,
+                              history=history)
+    assert not history.interrupted
+    assert len(history) == before + 1
+    assert_consistent(model, history, train, val, exact_steps=False)
+
+
+CTRL_C_POINTS = {
+    # where: (hook, n-th call, rows recorded when it lands)
+    "first batch": ("on_train_batch_end", 1, 0),
+    "mid epoch 2": ("on_train_batch_end", "steps+3", 1),
+    "during validation": ("on_test_batch_end", "val+1", 1),  # first batch of epoch 2's validation
+    "after an epoch is recorded": ("on_epoch_end", 1, 1),
+    "between stages": ("on_train_begin", 2, 2),
+    "last batch": ("on_train_batch_end", "4*steps", 3),
+}
+
+
+@pytest.mark.parametrize("where", list(CTRL_C_POINTS))
+def test_ctrl_c_anywhere_leaves_weights_matching_the_history(small, data, where):
+    train, val = data
+    hook, n, rows = CTRL_C_POINTS[where]
+    n_val = math.ceil(len(val) / BATCH)
+    n = eval(n, {"steps": steps(train), "val": n_val}) if isinstance(n, str) else n
+    model = fresh(small)
+    initial = model.get_weights()
+    spy = At(hook, n, ctrl_c)
+    history = cfnb.fit_stages(model, train, val, stages=STAGES, batch_size=BATCH, progress=False, callbacks=[spy])
+    assert spy.fired, f"{hook} was never called {n} times: the interrupt did not happen"
+    assert history.interrupted
+    assert len(history) == rows
+    assert_consistent(model, history, train, val)
+    if rows == 0:
+        for a, b in zip(initial, model.get_weights()):
+            np.testing.assert_array_equal(a, b)
+    assert_continues(model, history, train, val)
+
+
+STOP_POINTS = {
+    # where: (hook, n-th call, rows recorded: the short epoch counts as a row)
+    "mid epoch 2": ("on_train_batch_end", "steps+3", {2}),
+    "during validation": ("on_test_batch_end", "val+1", {2, 3}),  # end of stage 1: stop there, or 1 batch on
+    "between stages": ("on_epoch_end", 2, {2, 3}),
+}
+
+
+@pytest.mark.parametrize("where", list(STOP_POINTS))
+def test_stop_anywhere_records_the_short_epoch_and_continues(small, data, where):
+    train, val = data
+    hook, n, rows = STOP_POINTS[where]
+    n = eval(n, {"steps": steps(train), "val": math.ceil(len(val) / BATCH)}) if isinstance(n, str) else n
+    model = fresh(small)
+    stop = threading.Event()
+    spy = At(hook, n, stop.set)
+    history = cfnb.fit_stages(model, train, val, stages=STAGES, batch_size=BATCH, progress=False, stop=stop,
+                              callbacks=[spy])
+    assert spy.fired and history.interrupted
+    assert len(history) in rows
+    assert_consistent(model, history, train, val, exact_steps=False)
+    assert_continues(model, history, train, val)
+
+
+def test_real_ctrl_c_at_random_moments(small, data):
+    """A SIGALRM handler raises KeyboardInterrupt wherever the main thread is, as Ctrl-C does."""
+    train, val = data
+    armed = {"on": False}
+
+    def handler(signum, frame):
+        if armed["on"]:
+            armed["on"] = False  # one interrupt per fit
+            raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGALRM, handler)
+    try:
+        model = fresh(small)
+        start = time.perf_counter()
+        cfnb.fit_stages(model, train, val, stages=STAGES, batch_size=BATCH, progress=False)
+        full = time.perf_counter() - start
+        rng = np.random.default_rng(0)
+        for delay in sorted(rng.uniform(0.02, full, 3)):
+            model = fresh(small)
+            history = None
+            armed["on"] = True
+            signal.setitimer(signal.ITIMER_REAL, float(delay))
+            try:
+                history = cfnb.fit_stages(model, train, val, stages=STAGES, batch_size=BATCH, progress=False)
+            finally:
+                armed["on"] = False
+                signal.setitimer(signal.ITIMER_REAL, 0)
+            assert_consistent(model, history, train, val, exact_steps=history.interrupted)
+        assert_continues(model, history, train, val)
+    finally:
+        signal.signal(signal.SIGALRM, previous)
