@@ -6,7 +6,9 @@ import hashlib
 import os
 import shutil
 import tempfile
+import time
 import zipfile
+import zlib
 from pathlib import Path
 
 import pandas as pd
@@ -15,6 +17,8 @@ from .data import Ratings, load_ratings
 from .errors import DataError, DownloadError
 
 BASE_URL = "https://files.grouplens.org/datasets/movielens/"
+TIMEOUT = 60  # seconds without a byte before a download is given up
+STALE = 6 * 3600  # temporary download folders older than this were left by a killed process
 # sha256 of ratings.csv inside each official zip: checked after every download.
 RATINGS_SHA256 = {
     "ml-latest-small": "aa289ca83157595d0df6aea1be6a4ded676ddc4385472e8313a8ed9805352646",
@@ -45,8 +49,13 @@ def movielens(name: str = "ml-latest-small", download: bool = True, url: str | N
         A `Ratings` on the 0.5..5 scale, with titles.
     """
     folder = ensure_movielens(name, download=download, url=url)
-    movies = pd.read_csv(folder / "movies.csv")
-    titles = pd.Series(movies["title"].astype(str).str.strip().to_numpy(), index=movies["movieId"])
+    try:
+        movies = pd.read_csv(folder / "movies.csv")
+        titles = pd.Series(movies["title"].astype(str).str.strip().to_numpy(), index=movies["movieId"])
+    except (OSError, ValueError, KeyError, pd.errors.ParserError) as e:
+        raise DataError(f"{folder / 'movies.csv'} could not be read ({type(e).__name__}: {str(e)[:200]}): expected "
+                        "MovieLens's movies.csv with columns movieId and title. Delete the folder to download "
+                        "it again.") from None
     return load_ratings(folder / "ratings.csv", titles=titles, name=name, scale=(0.5, 5.0))
 
 
@@ -77,24 +86,32 @@ def _download(name: str, url: str, home: Path) -> None:
     except OSError as e:
         raise DownloadError(f"Cannot create the data home {home} ({e.strerror}). Set CFNB_DATA_HOME "
                             "to a writable folder.") from None
+    _remove_stale_downloads(home, name)
     with tempfile.TemporaryDirectory(dir=home, prefix=f".{name}-download-") as tmp:
+        logger, level = pooch.get_logger(), pooch.get_logger().level
+        logger.setLevel("WARNING")  # not pooch's "use this value as known_hash" advice: cfnb checks ratings.csv
         try:
+            downloader = pooch.HTTPDownloader(progressbar=_progressbar(), timeout=TIMEOUT)
             zip_path = pooch.retrieve(url, known_hash=None, fname=f"{name}.zip", path=tmp,
-                                      progressbar=_progressbar())
+                                      downloader=downloader)
         except Exception as e:  # requests/urllib errors differ by transport; all mean "not downloaded"
             raise DownloadError(f"Could not download MovieLens {name!r} from {url} ({_reason(e)}). "
                                 "Check the network connection, or unpack the zip yourself into "
                                 f"{home / name} (or set CFNB_DATA_HOME to a folder that holds it).") from None
+        finally:
+            logger.setLevel(level)
         try:
             with zipfile.ZipFile(zip_path) as z:
                 z.extractall(tmp)
-        except zipfile.BadZipFile:
+        except (zipfile.BadZipFile, EOFError, zlib.error):
             raise DownloadError(f"The download from {url} is not a valid zip file (truncated or corrupted). "
                                 "Try again; nothing was written to the data home.") from None
         unpacked = Path(tmp) / name
         ratings = unpacked / "ratings.csv"
-        if not ratings.is_file():
-            raise DownloadError(f"The zip from {url} has no {name}/ratings.csv; nothing was written to the data home.")
+        for needed in ("ratings.csv", "movies.csv"):
+            if not (unpacked / needed).is_file():
+                raise DownloadError(f"The zip from {url} has no {name}/{needed}: not the MovieLens {name!r} "
+                                    "zip. Nothing was written to the data home.")
         digest = _sha256(ratings)
         if digest != RATINGS_SHA256[name]:
             raise DownloadError(f"Checksum mismatch for {name}/ratings.csv from {url}: expected sha256 "
@@ -104,6 +121,16 @@ def _download(name: str, url: str, home: Path) -> None:
         if target.exists():
             shutil.rmtree(target)
         os.replace(unpacked, target)
+
+
+def _remove_stale_downloads(home: Path, name: str) -> None:
+    """Temporary folders that a killed download left behind (a live one is younger than STALE)."""
+    for leftover in home.glob(f".{name}-download-*"):
+        try:
+            if time.time() - leftover.stat().st_mtime > STALE:
+                shutil.rmtree(leftover, ignore_errors=True)
+        except OSError:
+            pass
 
 
 def _progressbar() -> bool:
