@@ -223,11 +223,14 @@ class Builder(_Piece):
         source: Ratings, a Session, or another piece (to share its session).
         kind, n_factors, l2, hidden, dropout_in, dropout_hidden: starting values (see `build_model`).
         y_range: whether the output is squashed into the rating range (fastai's y_range).
+        seed: if given, every Build starts from the same initial weights (for a given configuration).
     """
 
     def __init__(self, source, kind: str = "bias", n_factors: int = 50, l2: float = 1e-4, hidden: int = 70,
-                 dropout_in: float = 0.3, dropout_hidden: float = 0.75, y_range: bool = False):
+                 dropout_in: float = 0.3, dropout_hidden: float = 0.75, y_range: bool = False,
+                 seed: int | None = None):
         session = session_of(source)
+        self.seed = seed
         wide = {"description_width": "100px"}
         self.kind = w.ToggleButtons(options=list(KINDS), value=kind, description="Model", style=wide,
                                     tooltips=["dot product of factors", "dot product plus user and movie biases",
@@ -285,6 +288,8 @@ class Builder(_Piece):
         if self.session.busy:
             raise CfnbError("A fit is running: Stop it or wait before building another model.")
         kind, hp = self.kind.value, self.hyperparameters()
+        if self.seed is not None:
+            keras.utils.set_random_seed(int(self.seed))
         model = build_model(kind, self.session.ratings.n_users, self.session.ratings.n_items, **hp)
         self.session.set_model(model)
         self.output.value = summary(model)._repr_html_()
@@ -669,7 +674,10 @@ class Lab(w.VBox):
 
     Args:
         ratings: all the ratings (e.g. `cfnb.movielens()`).
-        val_frac, seed: the validation split shared by every model and the baselines.
+        val_frac: the fraction of ratings held out for validation (the same split for every model and the
+            baselines).
+        seed: seeds the split, each model's initial weights and each fit (None: the split uses 42, the rest
+            is not seeded).
         stages, batch_size: the fit's starting stages and batch size.
         kind: the model kind selected at first.
         background: fit in a background thread (so Stop works while fitting).
@@ -678,9 +686,9 @@ class Lab(w.VBox):
     def __init__(self, ratings: Ratings, val_frac: float = 0.2, seed: int | None = 42, stages=LESSON_STAGES,
                  batch_size: int = 256, kind: str = "bias", background: bool = True):
         super().__init__()
-        self.session = Session(ratings, val_frac, seed)
-        self.builder = Builder(self.session, kind=kind)
-        self.fit = StagedFit(self.session, stages=stages, batch_size=batch_size, background=background)
+        self.session = Session(ratings, val_frac, 42 if seed is None else seed)
+        self.builder = Builder(self.session, kind=kind, seed=seed)
+        self.fit = StagedFit(self.session, stages=stages, batch_size=batch_size, background=background, seed=seed)
         self.compare = Compare(self.session)
         self.explore = Explore(self.session)
         r, s = ratings, self.session
