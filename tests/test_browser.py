@@ -216,7 +216,7 @@ def drive(page, base: str):
     expect(compare).to_contain_text("#1 bias", timeout=10_000)
     expect(compare.locator("tr")).to_have_count(4)  # header, two baselines, the model
     expect(compare.locator("tr.best")).to_have_count(1)
-    lab.locator(".cfnb-builder").scroll_into_view_if_needed()
+    lab.evaluate("el => el.scrollIntoView({block: 'start'})")  # builder, summary and curve in one picture
     page.screenshot(path=str(ARTIFACTS / "browser-lab.png"))
 
     lab.locator("button.cfnb-explore-button").click()
