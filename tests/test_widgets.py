@@ -154,6 +154,7 @@ def test_stop_ends_the_fit_and_keeps_weights_and_history(lab):
     assert history.interrupted and 1 <= len(history) < 500
     assert any(not np.array_equal(a, b) for a, b in zip(before, model.get_weights()))
     assert lab.fit.progress.bar_style == "warning" and "stopped" in lab.fit.status.value
+    assert 0 < lab.fit.progress.value < lab.fit.progress.max
     assert lab.compare.frame()["model"].iloc[-1] == "#1 bias (stopped)"
     assert not lab.fit.fit_button.disabled and lab.fit.stop_button.disabled
     assert not lab.builder.build_button.disabled
