@@ -147,9 +147,9 @@ def graph_svg(model: keras.Model) -> str:
         parts.append(f'<g><title>{e(layer.name)}: {e(kind)} {e(_shape(layer))}</title>'
                      f'<rect x="{x:.0f}" y="{y:.0f}" width="{box_w}" height="{box_h}" rx="6" fill="{colour}" '
                      f'fill-opacity="0.22" stroke="{colour}" stroke-width="1.5"/>'
-                     f'<text x="{x + box_w / 2:.0f}" y="{y + 16:.0f}" text-anchor="middle" fill="#888" '
+                     f'<text x="{x + box_w / 2:.0f}" y="{y + 16:.0f}" text-anchor="middle" fill="currentColor" '
                      f'font-weight="bold">{e(layer.name)}</text>'
-                     f'<text x="{x + box_w / 2:.0f}" y="{y + 31:.0f}" text-anchor="middle" fill="#888">'
+                     f'<text x="{x + box_w / 2:.0f}" y="{y + 31:.0f}" text-anchor="middle" fill="currentColor" fill-opacity="0.75">'
                      f'{e(kind)} {e(_shape(layer))}</text></g>')
     parts.append("</svg>")
     return "".join(parts)
@@ -171,13 +171,13 @@ def plot_history(history, ax=None):
         start = rows["epoch"].min() - 0.5
         if start > frame["epoch"].min() - 0.5:
             ax.axvline(start, color="grey", linestyle=":", linewidth=1)
-        ax.text(start + 0.1, 1.0, f"stage {stage}: lr {rows['lr'].iloc[0]:.0e}", transform=ax.get_xaxis_transform(),
-                va="top", fontsize=8, color="grey")
+        ax.text(start + 0.05, 1.01, f"stage {stage} · lr {rows['lr'].iloc[0]:.0e}",
+                transform=ax.get_xaxis_transform(), va="bottom", fontsize=8, color="grey", clip_on=False)
     ax.set_xlabel("epoch")
     ax.set_ylabel("loss / RMSE")
     if len(frame):
         ax.set_xticks(frame["epoch"])
-    ax.legend(loc="upper right", fontsize=8)
+    ax.legend(loc="best", fontsize=8)
     ax.grid(alpha=0.3)
     return ax
 
@@ -186,10 +186,9 @@ def history_png(history) -> bytes:
     """The learning-curve plot as PNG bytes (used for notebook display)."""
     from matplotlib.figure import Figure
 
-    fig = Figure(figsize=(6.4, 3.4), dpi=100)
+    fig = Figure(figsize=(6.4, 3.4), dpi=100, layout="constrained")
     ax = fig.add_subplot()
     plot_history(history, ax=ax)
-    fig.tight_layout()
     buf = io.BytesIO()
     fig.savefig(buf, format="png")
     return buf.getvalue()
