@@ -181,7 +181,8 @@ def compile_model(model: keras.Model, lr: float = 1e-3, optimizer=None, **compil
 
 def fit_stages(model: keras.Model, train: Ratings, val: Ratings | None = None, stages=LESSON_STAGES,
                batch_size: int = 64, progress="auto", callbacks=(), history: StagedHistory | None = None,
-               stop: threading.Event | None = None, seed: int | None = None) -> StagedHistory:
+               stop: threading.Event | None = None, seed: int | None = None, engine: str = "auto",
+               update: str = "exact", strategy=None) -> StagedHistory:
     """Fit `model` in stages, each at its own learning rate, returning one history across stages.
 
     Args:
@@ -197,6 +198,13 @@ def fit_stages(model: keras.Model, train: Ratings, val: Ratings | None = None, s
         history: a history to continue (its epochs and stages go on counting).
         stop: a `threading.Event`; once set, training ends after the current batch.
         seed: if given, seeds shuffling and dropout for a reproducible fit.
+        engine: "fast" (`cfnb.fast.FastEngine`: many steps per TensorFlow call, XLA-compiled, the
+            same Adam maths as Keras), "keras" (`model.fit`), or "auto" (default): fast for models
+            it supports (cfnb's, on the TensorFlow backend, no strategy), Keras otherwise.
+        update: with the fast engine, "exact" (Keras's dense Adam and l2, default) or "lazy" (only
+            the rows in each batch; the best recipe's choice, see `cfnb.recipes`).
+        strategy: a `tf.distribute.Strategy` to train under (build the model inside its `scope()`);
+            training then goes through Keras's `model.fit`.
 
     Returns:
         A `StagedHistory`. On Ctrl-C (KeyboardInterrupt) the fit stops cleanly wherever it was (mid-epoch,
@@ -210,10 +218,17 @@ def fit_stages(model: keras.Model, train: Ratings, val: Ratings | None = None, s
         raise CfnbError(f"batch_size must be a positive whole number, got {batch_size!r}.")
     if len(train) == 0:
         raise CfnbError("The training set is empty: nothing to fit.")
+    if engine not in ("auto", "fast", "keras"):
+        raise CfnbError(f"engine must be 'auto', 'fast' or 'keras', got {engine!r}.")
     if seed is not None:
         keras.utils.set_random_seed(int(seed))
     if not getattr(model, "compiled", False) or model.optimizer is None:
-        compile_model(model, stages[0].lr)
+        if strategy is not None:
+            with strategy.scope():
+                compile_model(model, stages[0].lr)
+        else:
+            compile_model(model, stages[0].lr)
+    runner = _runner(model, engine, update, strategy, int(batch_size), seed)
     if not model.optimizer.built:  # so the checkpoint below holds the optimizer's slots too
         model.optimizer.build(model.trainable_variables)
     history = history if history is not None else StagedHistory()
@@ -228,14 +243,14 @@ def fit_stages(model: keras.Model, train: Ratings, val: Ratings | None = None, s
     if stop is not None:
         extra.append(_StopWhen(stop))
     validation = (val.x, val.y) if val is not None and len(val) else None
+    train_x, train_y = train.x, train.y
     try:
         for k, stage in enumerate(stages):
             model.optimizer.learning_rate = stage.lr
             done = history.rows[-1]["epoch"] if history.rows else 0
             recorder = _Recorder(history, first_stage + k, done)
-            model.fit(train.x, train.y, batch_size=int(batch_size), epochs=stage.epochs,
-                      validation_data=validation, verbose=0, shuffle=True,
-                      callbacks=[recorder, checkpoint, *extra, *callbacks])
+            runner(train_x, train_y, epochs=stage.epochs, validation_data=validation,
+                   callbacks=[recorder, checkpoint, *extra, *callbacks])
             if model.stop_training or (stop is not None and stop.is_set()):
                 history.interrupted = True
                 break
@@ -246,6 +261,25 @@ def fit_stages(model: keras.Model, train: Ratings, val: Ratings | None = None, s
         if bar is not None:
             bar.close()
     return history
+
+
+def _runner(model, engine, update, strategy, batch_size, seed):
+    """`run(x, y, epochs, validation_data, callbacks)` for the engine asked for (see `fit_stages`)."""
+    from .fast import engine_for, unsupported
+
+    why = "a distribution strategy was given" if strategy is not None else unsupported(model)
+    if engine == "fast" and why:
+        raise CfnbError(f"engine='fast' cannot train this model: {why}. Use engine='keras' or 'auto'.")
+    if engine == "keras" or why:
+        def run(x, y, epochs, validation_data, callbacks):
+            model.fit(x, y, batch_size=batch_size, epochs=epochs, validation_data=validation_data,
+                      verbose=0, shuffle=True, callbacks=callbacks)
+        return run
+    fast = engine_for(model, batch_size, update=update, seed=seed)
+
+    def run(x, y, epochs, validation_data, callbacks):
+        fast.fit(x, y, epochs=epochs, validation_data=validation_data, callbacks=callbacks)
+    return run
 
 
 def rmse(model: keras.Model, data: Ratings, batch_size: int = 4096) -> float:
