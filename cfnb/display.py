@@ -110,36 +110,65 @@ def graph(model: keras.Model) -> GraphPicture:
 _KIND_COLOURS = {"InputLayer": "#4c9be8", "Embedding": "#e8a33d", "Dense": "#5cb85c", "Dropout": "#9b8fd9"}
 
 
-def graph_svg(model: keras.Model) -> str:
-    """Lay the layer graph out in rows by depth and draw it as SVG (theme-neutral colours)."""
-    layers = list(model.layers)
-    parents = {layer.name: [p for p in _inbound(layer) if p in {x.name for x in layers}] for layer in layers}
+def _layout(layers, parents):
+    """Rows by depth, with a waypoint slot wherever an edge skips a row (so it never crosses a box)."""
     depth: dict[str, int] = {}
     for layer in layers:  # model.layers is in topological order
         depth[layer.name] = 1 + max((depth[p] for p in parents[layer.name]), default=-1)
-    rows: dict[int, list] = {}
+    rows: list[list] = [[] for _ in range(max(depth.values()) + 1)]
     for layer in layers:
-        rows.setdefault(depth[layer.name], []).append(layer)
+        rows[depth[layer.name]].append(layer.name)
+    routes = {}
+    for name, ps in parents.items():
+        for p in ps:
+            waypoints = [(p, name, d) for d in range(depth[p] + 1, depth[name])]
+            for w in waypoints:
+                rows[w[2]].append(w)
+            routes[(p, name)] = [p, *waypoints, name]
+    slot: dict = {}
+    for row in rows:  # order each row by where its parents sit (fewer crossings)
+        def key(item):
+            ups = [item[0]] if isinstance(item, tuple) else parents.get(item, [])
+            return sum(slot[u] for u in ups) / len(ups) if ups else 0
+        ordered = sorted(row, key=key) if slot else row
+        width = len(ordered)
+        for k, item in enumerate(ordered):
+            slot[item] = k - (width - 1) / 2
+        row[:] = ordered
+    return rows, slot, depth, routes
+
+
+def graph_svg(model: keras.Model) -> str:
+    """Lay the layer graph out in rows by depth and draw it as SVG (theme-neutral colours)."""
+    layers = list(model.layers)
+    names = {x.name for x in layers}
+    parents = {layer.name: [p for p in _inbound(layer) if p in names] for layer in layers}
+    rows, slot, depth, routes = _layout(layers, parents)
     box_w, box_h, gap_x, gap_y = 170, 40, 20, 28
-    width = max(len(r) for r in rows.values()) * (box_w + gap_x) + gap_x
+    width = max(len(r) for r in rows) * (box_w + gap_x) + gap_x
     height = len(rows) * (box_h + gap_y) + gap_y
-    pos = {}
-    for d, row in rows.items():
-        offset = (width - len(row) * (box_w + gap_x) + gap_x) / 2
-        for k, layer in enumerate(row):
-            pos[layer.name] = (offset + k * (box_w + gap_x), gap_y + d * (box_h + gap_y))
+
+    def centre(item):
+        d = item[2] if isinstance(item, tuple) else depth[item]
+        return width / 2 + slot[item] * (box_w + gap_x), gap_y + d * (box_h + gap_y)
+
+    pos = {name: (centre(name)[0] - box_w / 2, centre(name)[1]) for name in names}
     e = html.escape
     parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width:.0f}" height="{height:.0f}" '
              f'viewBox="0 0 {width:.0f} {height:.0f}" font-family="sans-serif" font-size="11" '
              f'role="img" aria-label="graph of {e(model.name)}">',
              '<defs><marker id="cfnb-arrow" viewBox="0 0 10 10" refX="10" refY="5" markerWidth="6" '
              'markerHeight="6" orient="auto"><path d="M0,0 L10,5 L0,10 z" fill="#888"/></marker></defs>']
-    for name, ps in parents.items():
-        x2, y2 = pos[name]
-        for p in ps:
-            x1, y1 = pos[p]
-            parts.append(f'<line x1="{x1 + box_w / 2:.0f}" y1="{y1 + box_h:.0f}" x2="{x2 + box_w / 2:.0f}" '
-                         f'y2="{y2:.0f}" stroke="#888" stroke-width="1.2" marker-end="url(#cfnb-arrow)"/>')
+    for route in routes.values():
+        x, y = centre(route[0])
+        points = [(x, y + box_h)]
+        for w in route[1:-1]:
+            x, y = centre(w)
+            points += [(x, y), (x, y + box_h)]
+        points.append(centre(route[-1]))
+        path = " ".join(f"{px:.0f},{py:.0f}" for px, py in points)
+        parts.append(f'<polyline points="{path}" fill="none" stroke="#888" stroke-width="1.2" '
+                     f'marker-end="url(#cfnb-arrow)"/>')
     for layer in layers:
         x, y = pos[layer.name]
         kind = type(layer).__name__

@@ -36,7 +36,7 @@ def test_graph_svg_is_valid_and_has_a_box_per_layer(bias_model):
     ns = "{http://www.w3.org/2000/svg}"
     assert len(root.findall(f"{ns}g")) == len(bias_model.layers)
     edges = sum(len(cfnb.display._inbound(layer)) for layer in bias_model.layers)
-    assert len(root.findall(f"{ns}line")) == edges
+    assert len(root.findall(f"{ns}polyline")) == edges
 
 
 def test_load_ext_makes_models_display_as_summary(bias_model):
