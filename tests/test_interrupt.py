@@ -20,6 +20,12 @@ BATCH = 128
 STAGES = [(1e-2, 2), (1e-3, 2)]
 
 
+@pytest.fixture(params=["auto", "keras"])
+def engine(request):
+    """Both trainers behind fit_stages: the default (fast where it can) and Keras's model.fit."""
+    return request.param
+
+
 @pytest.fixture(scope="module")
 def data(small):
     return small.split(seed=7)
@@ -91,7 +97,7 @@ CTRL_C_POINTS = {
 
 
 @pytest.mark.parametrize("where", list(CTRL_C_POINTS))
-def test_ctrl_c_anywhere_leaves_weights_matching_the_history(small, data, where):
+def test_ctrl_c_anywhere_leaves_weights_matching_the_history(small, data, where, engine):
     train, val = data
     hook, n, rows = CTRL_C_POINTS[where]
     n_val = math.ceil(len(val) / BATCH)
@@ -99,7 +105,8 @@ def test_ctrl_c_anywhere_leaves_weights_matching_the_history(small, data, where)
     model = fresh(small)
     initial = model.get_weights()
     spy = At(hook, n, ctrl_c)
-    history = cfnb.fit_stages(model, train, val, stages=STAGES, batch_size=BATCH, progress=False, callbacks=[spy])
+    history = cfnb.fit_stages(model, train, val, stages=STAGES, batch_size=BATCH, progress=False, callbacks=[spy],
+                              engine=engine)
     assert spy.fired, f"{hook} was never called {n} times: the interrupt did not happen"
     assert history.interrupted
     assert len(history) == rows
@@ -119,7 +126,7 @@ STOP_POINTS = {
 
 
 @pytest.mark.parametrize("where", list(STOP_POINTS))
-def test_stop_anywhere_records_the_short_epoch_and_continues(small, data, where):
+def test_stop_anywhere_records_the_short_epoch_and_continues(small, data, where, engine):
     train, val = data
     hook, n, rows = STOP_POINTS[where]
     n = eval(n, {"steps": steps(train), "val": math.ceil(len(val) / BATCH)}) if isinstance(n, str) else n
@@ -127,14 +134,14 @@ def test_stop_anywhere_records_the_short_epoch_and_continues(small, data, where)
     stop = threading.Event()
     spy = At(hook, n, stop.set)
     history = cfnb.fit_stages(model, train, val, stages=STAGES, batch_size=BATCH, progress=False, stop=stop,
-                              callbacks=[spy])
+                              callbacks=[spy], engine=engine)
     assert spy.fired and history.interrupted
     assert len(history) in rows
     assert_consistent(model, history, train, val, exact_steps=False)
     assert_continues(model, history, train, val)
 
 
-def test_real_ctrl_c_at_random_moments(small, data):
+def test_real_ctrl_c_at_random_moments(small, data, engine):
     """A SIGALRM handler raises KeyboardInterrupt wherever the main thread is, as Ctrl-C does."""
     train, val = data
     armed = {"on": False}
@@ -148,7 +155,7 @@ def test_real_ctrl_c_at_random_moments(small, data):
     try:
         model = fresh(small)
         start = time.perf_counter()
-        cfnb.fit_stages(model, train, val, stages=STAGES, batch_size=BATCH, progress=False)
+        cfnb.fit_stages(model, train, val, stages=STAGES, batch_size=BATCH, progress=False, engine=engine)
         full = time.perf_counter() - start
         rng = np.random.default_rng(0)
         for delay in sorted(rng.uniform(0.02, full, 3)):
@@ -157,7 +164,8 @@ def test_real_ctrl_c_at_random_moments(small, data):
             armed["on"] = True
             signal.setitimer(signal.ITIMER_REAL, float(delay))
             try:
-                history = cfnb.fit_stages(model, train, val, stages=STAGES, batch_size=BATCH, progress=False)
+                history = cfnb.fit_stages(model, train, val, stages=STAGES, batch_size=BATCH, progress=False,
+                                          engine=engine)
             finally:
                 armed["on"] = False
                 signal.setitimer(signal.ITIMER_REAL, 0)
