@@ -45,7 +45,12 @@ def main(argv=None) -> int:
     p_demo = sub.add_parser("demo", help="train the lesson's dot, bias and NN models and print a table")
     p_demo.add_argument("--data", default="ml-latest-small", help="MovieLens set (default ml-latest-small)")
     p_demo.add_argument("--seed", type=int, default=42)
+    from .bench import add_parser as add_bench_parser
+    add_bench_parser(sub)
     args = parser.parse_args(argv)
+    if args.command == "bench":
+        from .bench import main as bench_main
+        return bench_main(args)
     if args.command == "demo":
         rows = demo(args.data, args.seed)
         print(format_table(rows))

@@ -1,0 +1,320 @@
+"""`cfnb bench`: fit time and validation RMSE of the lesson, side by side, in one process.
+
+Rows (all on the same seeded 80/20 split of one MovieLens set, in this order):
+
+* ``lesson-port``: what a user writes without cfnb: the lesson's graphs built inline with
+  `keras.layers`, `model.fit` at batch 64, 4 epochs at 1e-2 then 4 at 1e-3 set through the optimizer's
+  `learning_rate`, validating after every epoch (the lesson's code; it lives here, not in the package).
+* ``cfnb-same``: `cfnb.build_model` + `cfnb.fit_stages` with exactly that configuration (default
+  engine: `cfnb.fast` with Keras's exact Adam maths).
+* ``cfnb-best``: `cfnb.recipes.BEST_RECIPE`.
+* ``surprise-svd`` / ``surprise-svd-tuned``: scikit-surprise's SVD, default and tuned (the
+  ``bench`` extra), as the outside anchor.
+
+`fit_seconds` is wall time from building the model to the end of training (tracing and XLA
+compilation included; the final RMSE is computed outside the timing); `speedup` is the lesson port's
+time for the same kind (the bias port for the best recipe and SVD) divided by the row's time.
+`--scale` instead times one epoch of the best recipe on synthetic data shaped like MovieLens 25M
+and reports the process's peak memory.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import platform
+import resource
+import sys
+import time
+
+import numpy as np
+
+#: The lesson as the benchmark runs it, for every kind: 4 epochs at 1e-2, then 4 at 1e-3.
+PORT_STAGES = ((1e-2, 4), (1e-3, 4))
+PORT_BATCH = 64
+#: Surprise SVD settings: default, and tuned on ml-latest-small seed 0 (grid over factors, epochs,
+#: learning rate and regularisation).
+SVD_TUNED = {"n_factors": 150, "n_epochs": 40, "lr_all": 0.01, "reg_all": 0.1}
+ML25M = (162_541, 59_047, 25_000_095)
+NAMES = ("lesson-port", "cfnb-same", "cfnb-best", "surprise-svd", "surprise-svd-tuned")
+
+
+# ------------------------------------------------------------------------------------ lesson port
+def lesson_port(kind, n_users, n_items, train_x, train_y, val_x, val_y, stages=PORT_STAGES, seed=0):
+    """The lesson's model and training loop, hand-written in Keras 3 as a user would: no cfnb."""
+    import keras
+    from keras import layers, regularizers
+
+    keras.utils.set_random_seed(seed)
+    user_in = keras.Input(shape=(1,), dtype="int32", name="user_in")
+    movie_in = keras.Input(shape=(1,), dtype="int32", name="movie_in")
+    u = layers.Embedding(n_users, 50, embeddings_regularizer=regularizers.l2(1e-4))(user_in)
+    m = layers.Embedding(n_items, 50, embeddings_regularizer=regularizers.l2(1e-4))(movie_in)
+    if kind == "nn":
+        x = layers.Flatten()(layers.Concatenate()([u, m]))
+        x = layers.Dropout(0.3)(x)
+        x = layers.Dense(70, activation="relu")(x)
+        x = layers.Dropout(0.75)(x)
+        x = layers.Dense(1)(x)
+    else:
+        x = layers.Flatten()(layers.Dot(axes=2)([u, m]))
+        if kind == "bias":
+            ub = layers.Flatten()(layers.Embedding(n_users, 1)(user_in))
+            mb = layers.Flatten()(layers.Embedding(n_items, 1)(movie_in))
+            x = layers.Add()([x, ub, mb])
+    model = keras.Model([user_in, movie_in], x)
+    model.compile(optimizer=keras.optimizers.Adam(stages[0][0]), loss="mse")
+    for lr, epochs in stages:
+        model.optimizer.learning_rate = lr
+        model.fit(train_x, train_y, batch_size=PORT_BATCH, epochs=epochs, validation_data=(val_x, val_y),
+                  verbose=0)
+    return model
+
+
+# ------------------------------------------------------------------------------------------ runs
+def _rmse(model, val) -> float:
+    from .training import rmse
+
+    return rmse(model, val)
+
+
+def run_port(kind, ratings, train, val, seed, stages):
+    start = time.perf_counter()
+    model = lesson_port(kind, ratings.n_users, ratings.n_items, train.x, train.y, val.x, val.y, stages, seed)
+    return time.perf_counter() - start, _rmse(model, val), "keras model.fit"
+
+
+def run_same(kind, ratings, train, val, seed, stages):
+    import keras
+
+    from .models import build_model
+    from .training import fit_stages
+
+    keras.utils.set_random_seed(seed)
+    start = time.perf_counter()
+    model = build_model(kind, ratings.n_users, ratings.n_items)
+    fit_stages(model, train, val, stages=stages, batch_size=PORT_BATCH, progress=False, seed=seed)
+    seconds = time.perf_counter() - start
+    return seconds, _rmse(model, val), _engine_name(model)
+
+
+def run_best(kind, ratings, train, val, seed, recipe=None):
+    from .recipes import BEST_RECIPE, fit_recipe
+
+    recipe = recipe or BEST_RECIPE
+    start = time.perf_counter()
+    model, _ = fit_recipe({**recipe, "kind": kind}, train, val, seed=seed)
+    seconds = time.perf_counter() - start
+    return seconds, _rmse(model, val), _engine_name(model)
+
+
+def _engine_name(model) -> str:
+    engines = getattr(model, "_cfnb_fast_engines", {})
+    if not engines:
+        return "keras model.fit"
+    engine = next(iter(engines.values()))
+    return f"cfnb.fast {engine.update}" + (" XLA" if engine._chunk_fn._jit_compile else "")
+
+
+def run_svd(train, val, seed, **params):
+    """Surprise SVD fit on the same coded split; RMSE as Surprise predicts (clipped, cold-start rules)."""
+    try:
+        import pandas as pd
+        from surprise import SVD, Dataset, Reader
+    except ImportError:
+        raise SystemExit("scikit-surprise is not installed: `pip install cfnb[bench]` (or pass "
+                         "--no-surprise to skip the Surprise rows).") from None
+    frame = train.frame
+    lo, hi = (0.5, 5.0) if train.scale is None else train.scale
+    start = time.perf_counter()
+    trainset = Dataset.load_from_df(pd.DataFrame({"u": frame["user"], "i": frame["item"], "r": frame["rating"]}),
+                                    Reader(rating_scale=(lo, hi))).build_full_trainset()
+    algo = SVD(random_state=seed, **params)
+    algo.fit(trainset)
+    seconds = time.perf_counter() - start
+    users = np.array([trainset._raw2inner_id_users.get(u, -1) for u in val.frame["user"]])
+    items = np.array([trainset._raw2inner_id_items.get(i, -1) for i in val.frame["item"]])
+    pred = np.full(len(val), trainset.global_mean)
+    ku, ki = users >= 0, items >= 0
+    pred[ku] += algo.bu[users[ku]]
+    pred[ki] += algo.bi[items[ki]]
+    both = ku & ki
+    pred[both] += np.einsum("ij,ij->i", algo.pu[users[both]], algo.qi[items[both]])
+    pred = np.clip(pred, lo, hi)
+    return seconds, float(np.sqrt(np.mean((pred - val.y) ** 2))), "scikit-surprise"
+
+
+# ------------------------------------------------------------------------------------------ bench
+def load(data: str, seed: int, quick: bool):
+    """The ratings and the seeded 80/20 split (tiny synthetic ratings with `quick`)."""
+    from .data import synthetic
+    from .movielens import movielens
+
+    ratings = (synthetic(n_users=80, n_items=120, n_ratings=4000, seed=seed) if quick
+               else movielens(data, download=False))
+    train, val = ratings.split(val_frac=0.2, seed=seed)
+    return ratings, train, val
+
+
+def bench(data="ml-latest-small", seed=0, kinds=("dot", "bias", "nn"), quick=False, surprise=True,
+          log=print) -> list[dict]:
+    """Run the rows (see the module docstring) and return them as dicts."""
+    import keras
+
+    ratings, train, val = load(data, seed, quick)
+    name = "synthetic" if quick else data
+    stages = ((1e-2, 1), (1e-3, 1)) if quick else PORT_STAGES
+    log(f"{ratings!r}; train {len(train):,} / val {len(val):,} (seed {seed}); load {os.getloadavg()[0]:.2f}")
+    common = {"data": name, "seed": seed, "backend": keras.backend.backend()}
+    rows = []
+
+    def add(row_name, kind, result):
+        seconds, val_rmse, engine = result
+        rows.append({"name": row_name, "kind": kind, "fit_seconds": seconds, "val_rmse": val_rmse, **common,
+                     "engine": engine})
+        log(f"  {row_name:<19} {kind:<5} {seconds:8.2f} s  val RMSE {val_rmse:.4f}  ({engine})")
+
+    for kind in kinds:
+        add("lesson-port", kind, run_port(kind, ratings, train, val, seed, stages))
+        add("cfnb-same", kind, run_same(kind, ratings, train, val, seed, stages))
+    add("cfnb-best", "bias", run_best("bias", ratings, train, val, seed))
+    if surprise:
+        add("surprise-svd", "svd", run_svd(train, val, seed))
+        add("surprise-svd-tuned", "svd", run_svd(train, val, seed, **SVD_TUNED))
+    port = {r["kind"]: r["fit_seconds"] for r in rows if r["name"] == "lesson-port"}
+    for r in rows:
+        ref = port.get(r["kind"], port.get("bias"))
+        r["speedup"] = ref / r["fit_seconds"] if ref else None
+    return rows
+
+
+def targets(rows: list[dict]) -> list[tuple[str, bool, str]]:
+    """The issue's targets checked against one run: (target, holds, the figures)."""
+    by = {(r["name"], r["kind"]): r for r in rows}
+    out = []
+    for kind in ("dot", "bias", "nn"):
+        port, same = by.get(("lesson-port", kind)), by.get(("cfnb-same", kind))
+        if port and same:
+            gap = same["val_rmse"] - port["val_rmse"]
+            out.append((f"same recipe {kind}: >= 10x faster, RMSE within 0.01",
+                        same["speedup"] >= 10 and abs(gap) <= 0.01,
+                        f"{same['speedup']:.1f}x, RMSE {same['val_rmse']:.4f} vs {port['val_rmse']:.4f} ({gap:+.4f})"))
+    best, svd, tuned = by.get(("cfnb-best", "bias")), by.get(("surprise-svd", "svd")), by.get(("surprise-svd-tuned", "svd"))
+    if best and svd:
+        ratio = best["fit_seconds"] / svd["fit_seconds"]
+        rule = "RMSE <= 0.85 and " if best["data"] == "ml-latest-small" else ""
+        ok = ratio <= 5 and (best["val_rmse"] <= 0.85 or best["data"] != "ml-latest-small")
+        out.append((f"best recipe: {rule}fit <= 5x Surprise SVD", ok,
+                    f"RMSE {best['val_rmse']:.4f}, {best['fit_seconds']:.2f} s = {ratio:.1f}x SVD's {svd['fit_seconds']:.2f} s"))
+    if best and tuned:
+        out.append(("best recipe: RMSE <= tuned SVD", best["val_rmse"] <= tuned["val_rmse"],
+                    f"{best['val_rmse']:.4f} vs {tuned['val_rmse']:.4f}"))
+    return out
+
+
+def scale(n_users=ML25M[0], n_items=ML25M[1], n_ratings=ML25M[2], seed=0, log=print) -> list[dict]:
+    """One epoch of the best recipe on synthetic ratings shaped like MovieLens 25M (no validation)."""
+    import keras
+    import pandas as pd
+
+    from .data import Ratings
+    from .recipes import BEST_RECIPE, fit_recipe
+
+    start = time.perf_counter()
+    rng = np.random.default_rng(seed)
+    popularity = 1.0 / np.arange(1, n_items + 1) ** 0.9  # long-tailed like real movie popularity
+    frame = pd.DataFrame({
+        "user": rng.integers(0, n_users, n_ratings, dtype=np.int32),
+        "item": rng.choice(n_items, n_ratings, p=popularity / popularity.sum()).astype(np.int32),
+        "rating": (rng.integers(1, 11, n_ratings) / 2).astype(np.float32),
+    })
+    ratings = Ratings(frame, pd.RangeIndex(n_users, name="user"), pd.RangeIndex(n_items, name="item"),
+                      scale=(0.5, 5.0), name="synthetic 25M-shaped")
+    log(f"{ratings!r}: generated in {time.perf_counter() - start:.1f} s; load {os.getloadavg()[0]:.2f}")
+    lr, _ = BEST_RECIPE["fit"]["stages"][0]
+    start = time.perf_counter()
+    model, history = fit_recipe(BEST_RECIPE, ratings, None, seed=seed, stages=[(lr, 1)])
+    seconds = time.perf_counter() - start
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * (1 if sys.platform == "darwin" else 1024)
+    row = {"name": "cfnb-best-scale", "kind": "bias", "fit_seconds": seconds, "val_rmse": None,
+           "train_loss": history.rows[-1]["loss"] if history.rows else None, "epochs": 1,
+           "n_users": n_users, "n_items": n_items, "n_ratings": n_ratings, "peak_rss_gb": peak / 1e9,
+           "data": "synthetic-25m-shape", "seed": seed, "backend": keras.backend.backend(),
+           "engine": _engine_name(model)}
+    log(f"  one epoch: {seconds:.1f} s (build, compile included); peak memory {peak / 1e9:.2f} GB")
+    return [row]
+
+
+def machine() -> dict:
+    """A short description of where the benchmark ran."""
+    import keras
+    import tensorflow as tf
+
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as f:
+            cpu = next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    return {"cpu": cpu, "cores": os.cpu_count(), "python": platform.python_version(), "keras": keras.__version__,
+            "tensorflow": tf.__version__, "load_before": os.getloadavg()[0]}
+
+
+def table(rows: list[dict]) -> str:
+    """The rows as a plain-text table."""
+    head = f"{'name':<19} {'kind':<5} {'fit s':>8} {'val RMSE':>9} {'speedup':>8}  engine"
+    lines = [head, "-" * len(head)]
+    for r in rows:
+        rmse = "" if r.get("val_rmse") is None else f"{r['val_rmse']:.4f}"
+        speed = "" if r.get("speedup") is None else f"{r['speedup']:.1f}x"
+        lines.append(f"{r['name']:<19} {r['kind']:<5} {r['fit_seconds']:8.2f} {rmse:>9} {speed:>8}  {r.get('engine', '')}")
+    return "\n".join(lines)
+
+
+def main(args) -> int:
+    """`cfnb bench` with parsed arguments (see `cfnb.cli`)."""
+    info = machine()
+    print(f"cfnb bench on {info['cpu']} ({info['cores']} cores), TensorFlow {info['tensorflow']}, "
+          f"Keras {info['keras']}", flush=True)
+    log = lambda text: print(text, flush=True)  # noqa: E731
+    if args.scale:
+        rows = scale(n_ratings=args.scale_ratings or ML25M[2], seed=args.seed, log=log)
+    else:
+        kinds = tuple(k.strip() for k in args.kinds.split(",") if k.strip())
+        rows = bench(args.data, args.seed, kinds, quick=args.quick, surprise=not args.no_surprise, log=log)
+    for r in rows:
+        r["machine"] = info
+    print("\n" + table(rows))
+    if not args.scale:
+        for target, ok, figures in targets(rows):
+            print(f"{'HOLDS' if ok else 'SHORT'}  {target}: {figures}")
+    else:
+        r = rows[0]
+        print(f"{'HOLDS' if r['fit_seconds'] <= 60 and r['peak_rss_gb'] <= 4 else 'SHORT'}  scale: one epoch "
+              f"<= 60 s and peak memory <= 4 GB: {r['fit_seconds']:.1f} s, {r['peak_rss_gb']:.2f} GB")
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(rows, f, indent=1, default=lambda v: None if isinstance(v, float) and math.isnan(v) else str(v))
+        print(f"wrote {args.json}")
+    return 0
+
+
+def add_parser(sub) -> None:
+    """Add the `bench` subcommand to an argparse subparsers object."""
+    p = sub.add_parser("bench", help="time the lesson port, cfnb (same and best recipe) and Surprise SVD")
+    p.add_argument("--json", metavar="PATH", help="write the rows as JSON to PATH")
+    p.add_argument("--data", default="ml-latest-small", help="MovieLens set (default ml-latest-small)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the split and of every fit (default 0)")
+    p.add_argument("--kinds", default="dot,bias,nn", help="comma-separated kinds (default dot,bias,nn)")
+    p.add_argument("--quick", action="store_true", help="tiny synthetic ratings and short stages (smoke test)")
+    p.add_argument("--no-surprise", action="store_true", help="skip the Surprise SVD rows")
+    p.add_argument("--scale", action="store_true",
+                   help="time one epoch of the best recipe on synthetic MovieLens-25M-shaped data, with peak memory")
+    p.add_argument("--scale-ratings", type=int, default=None, help=argparse_suppress())
+
+
+def argparse_suppress():
+    import argparse
+
+    return argparse.SUPPRESS

@@ -1,0 +1,60 @@
+"""Named training recipes: the lesson's settings and cfnb's recommended (best val RMSE) one.
+
+A recipe is a plain dict, so notebooks and widgets can show it, tweak it and pass it on::
+
+    recipe = cfnb.recommended("bias")
+    model = cfnb.build_model(recipe["kind"], ratings.n_users, ratings.n_items, **recipe["build"])
+    history = cfnb.fit_stages(model, train, val, **recipe["fit"])
+
+or in one call: ``model, history = cfnb.recipes.fit_recipe(recipe, train, val)``.
+"""
+
+from __future__ import annotations
+
+import copy
+
+from .training import LESSON_STAGES
+
+#: The lesson, as the benchmark's "same recipe" rows run it: 4 epochs at 1e-2, 4 at 1e-3, batch 64,
+#: the models' default hyperparameters, Keras's exact Adam maths (on the fast engine).
+LESSON_RECIPE = {
+    "kind": "bias",
+    "build": {},
+    "fit": {"stages": LESSON_STAGES, "batch_size": 64, "engine": "auto", "update": "exact"},
+}
+
+#: cfnb's recommendation for the best validation RMSE in a few seconds (see docs/performance.md):
+#: the bias model with its output squashed into (0, 5.5), l2 only on the factors, big batches,
+#: a short two-stage schedule, and the lazy (rows-in-the-batch) Adam of `cfnb.fast`.
+BEST_RECIPE = {
+    "kind": "bias",
+    "build": {"n_factors": 50, "l2": 1e-4, "bias_l2": 0.0, "y_range": (0.0, 5.5)},
+    "fit": {"stages": ((1e-2, 3), (1e-3, 1)), "batch_size": 1024, "engine": "fast", "update": "lazy"},
+}
+
+
+def recommended(kind: str = "bias") -> dict:
+    """A copy of cfnb's recommended recipe for `kind` ("bias" is the benchmarked best; "dot" and
+    "nn" get the same schedule, batch size, y_range and lazy updates, untuned)."""
+    from .models import DEFAULTS, KINDS
+
+    if kind not in KINDS:
+        raise ValueError(f"Unknown model kind {kind!r}: expected one of {KINDS}.")
+    recipe = copy.deepcopy(BEST_RECIPE)
+    recipe["kind"] = kind
+    recipe["build"] = {k: v for k, v in recipe["build"].items() if k in DEFAULTS[kind]}
+    return recipe
+
+
+def fit_recipe(recipe: dict, train, val=None, seed: int | None = None, progress=False, **overrides):
+    """Build the recipe's model for `train`'s sizes and fit it; returns `(model, history)`."""
+    import keras
+
+    from .models import build_model
+    from .training import fit_stages
+
+    if seed is not None:  # the initial weights too
+        keras.utils.set_random_seed(int(seed))
+    model = build_model(recipe["kind"], train.n_users, train.n_items, **recipe["build"])
+    history = fit_stages(model, train, val, progress=progress, seed=seed, **{**recipe["fit"], **overrides})
+    return model, history
