@@ -13,6 +13,8 @@ from .persist import load, save  # noqa: E402
 from .predict import evaluate, predict, predictions_table  # noqa: E402
 from .training import LESSON_NN_STAGES, LESSON_STAGES, Stage, StagedHistory, fit_stages  # noqa: E402
 from .baselines import baselines  # noqa: E402
+from . import recipes  # noqa: E402
+from .recipes import BEST_RECIPE, recommended  # noqa: E402
 from .explore import factor_pca, movie_bias, rated_highest, recommend  # noqa: E402
 from .widgets import Builder, Compare, Explore, Lab, StagedFit  # noqa: E402
 
@@ -25,4 +27,5 @@ __all__ = [
     "load_ipython_extension", "unload_ipython_extension",
     "baselines", "movie_bias", "factor_pca", "recommend", "rated_highest",
     "Lab", "Builder", "StagedFit", "Compare", "Explore",
+    "recipes", "BEST_RECIPE", "recommended",
 ]

@@ -127,8 +127,9 @@ class FastEngine:
         self._dropouts = {id(layer): k for k, layer in enumerate(
             la for la in model._flatten_layers(include_self=False) if isinstance(la, keras.layers.Dropout))}
         self.reseed(seed)
-        self._chunk_fn = tf.function(self._chunk, jit_compile=bool(jit_compile), reduce_retracing=True)
-        self._eval_fn = tf.function(self._sq_errors, reduce_retracing=True)
+        self._chunk_fn = tf.function(self._chunk, jit_compile=bool(jit_compile), reduce_retracing=True,
+                                    autograph=False)
+        self._eval_fn = tf.function(self._sq_errors, reduce_retracing=True, autograph=False)
         self._steps_per_call = 16
         self._data_key, self._data = None, None
 

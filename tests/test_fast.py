@@ -1,0 +1,148 @@
+"""The fast engine (cfnb.fast): Keras's maths step for step, the callback protocol, seeds, stops."""
+
+import math
+import threading
+
+import keras
+import numpy as np
+import pytest
+
+import cfnb
+from cfnb.errors import CfnbError
+from cfnb.fast import FastEngine, unsupported
+from cfnb.training import compile_model, current_lr
+
+
+def twins(kind, small, **hp):
+    """Two models with identical initial weights, compiled alike."""
+    if kind == "nn":
+        hp = {"dropout_in": 0.0, "dropout_hidden": 0.0, **hp}
+    models = []
+    for _ in range(2):
+        keras.utils.set_random_seed(0)
+        models.append(compile_model(cfnb.build_model(kind, small.n_users, small.n_items, n_factors=4, **hp), 1e-2))
+    return models
+
+
+@pytest.mark.parametrize("kind", ["dot", "bias", "nn"])
+@pytest.mark.parametrize("batch_size", [64, 100])  # 100 leaves a partial (padded) last batch
+def test_exact_update_is_model_fit_step_for_step(small, kind, batch_size):
+    train, val = small.split(seed=1)
+    keras_model, fast_model = twins(kind, small)
+    keras_model.fit(train.x, train.y, batch_size=batch_size, epochs=2, shuffle=False, verbose=0)
+    FastEngine(fast_model, batch_size, update="exact").fit(train.x, train.y, epochs=2, shuffle=False)
+    for a, b in zip(keras_model.get_weights(), fast_model.get_weights()):
+        np.testing.assert_allclose(a, b, atol=2e-6)
+    for a, b in zip(keras_model.optimizer.variables, fast_model.optimizer.variables):  # iterations, m, v
+        np.testing.assert_allclose(np.asarray(a), np.asarray(b), atol=2e-6)
+
+
+def test_bias_l2_and_y_range_match_too(small):
+    train, _ = small.split(seed=1)
+    keras_model, fast_model = twins("bias", small, bias_l2=1e-3, y_range=(0.5, 5.0))
+    keras_model.fit(train.x, train.y, batch_size=64, epochs=1, shuffle=False, verbose=0)
+    FastEngine(fast_model, 64).fit(train.x, train.y, epochs=1, shuffle=False)
+    for a, b in zip(keras_model.get_weights(), fast_model.get_weights()):
+        np.testing.assert_allclose(a, b, atol=2e-6)
+
+
+def test_lazy_update_touches_only_rows_in_the_batch(small):
+    train, _ = small.split(seed=1)
+    one = {k: v[:64] for k, v in train.x.items()}
+    touched = np.unique(one["movie_in"])
+    for update, still in (("lazy", True), ("exact", False)):
+        model = twins("dot", small)[0]
+        before = model.get_layer("movie_factors").get_weights()[0].copy()
+        FastEngine(model, 64, update=update).fit(one, train.y[:64], epochs=1, shuffle=False)
+        after = model.get_layer("movie_factors").get_weights()[0]
+        others = np.setdiff1d(np.arange(small.n_items), touched)
+        assert np.array_equal(before[others], after[others]) == still
+        assert not np.allclose(before[touched], after[touched])
+
+
+def test_auto_engine_is_fast_and_validates_like_keras(small):
+    train, val = small.split(seed=1)
+    model = cfnb.build_model("bias", small.n_users, small.n_items, n_factors=4)
+    history = cfnb.fit_stages(model, train, val, stages=[(1e-2, 2)], batch_size=64, progress=False, seed=0)
+    assert model._cfnb_fast_engines  # auto chose the fast engine
+    assert history.val_rmse == pytest.approx(cfnb.evaluate(model, val)["rmse"], rel=1e-5)
+    assert int(model.optimizer.iterations.numpy()) == 2 * math.ceil(len(train) / 64)
+
+
+def test_per_step_hooks_see_each_stage_learning_rate(small):
+    train, val = small.split(seed=1)
+    seen = []
+    spy = keras.callbacks.LambdaCallback(on_train_batch_begin=lambda b, logs: seen.append(current_lr(spy.model)))
+    model = cfnb.build_model("dot", small.n_users, small.n_items, n_factors=4)
+    cfnb.fit_stages(model, train, val, stages=[(1e-2, 1), (1e-3, 1)], batch_size=128, progress=False,
+                    callbacks=[spy], engine="fast", update="lazy")
+    steps = math.ceil(len(train) / 128)
+    np.testing.assert_allclose(seen, [1e-2] * steps + [1e-3] * steps, rtol=1e-6)
+
+
+@pytest.mark.parametrize("update", ["exact", "lazy"])
+def test_same_seed_same_numbers(small, update):
+    train, val = small.split(seed=1)
+    weights = []
+    for _ in range(2):
+        keras.utils.set_random_seed(5)
+        model = cfnb.build_model("nn", small.n_users, small.n_items, n_factors=4)  # with dropout
+        cfnb.fit_stages(model, train, val, stages=[(1e-2, 2)], batch_size=64, progress=False, seed=3,
+                        engine="fast", update=update)
+        weights.append(model.get_weights())
+    for a, b in zip(*weights):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_second_call_continues_the_optimizer(small):
+    train, val = small.split(seed=1)
+    model = cfnb.build_model("bias", small.n_users, small.n_items, n_factors=4)
+    history = cfnb.fit_stages(model, train, val, stages=[(1e-2, 1)], batch_size=64, progress=False)
+    momentum = [np.asarray(v).copy() for v in model.optimizer.variables[2:]]
+    assert any(np.abs(m).sum() > 0 for m in momentum)
+    history = cfnb.fit_stages(model, train, val, stages=[(1e-3, 1)], batch_size=64, progress=False,
+                              history=history)
+    assert int(model.optimizer.iterations.numpy()) == 2 * math.ceil(len(train) / 64)
+    assert history.to_frame()["stage"].tolist() == [1, 2]
+
+
+def test_stop_and_ctrl_c_under_the_lazy_engine(small):
+    train, val = small.split(seed=1)
+    model = cfnb.build_model("bias", small.n_users, small.n_items, n_factors=4)
+    stop = threading.Event()
+    stop.set()
+    history = cfnb.fit_stages(model, train, val, stages=[(1e-2, 3)], progress=False, stop=stop,
+                              engine="fast", update="lazy")
+    assert history.interrupted and len(history) == 1
+
+    class CtrlC(keras.callbacks.Callback):
+        def on_epoch_begin(self, epoch, logs=None):
+            if epoch == 1:
+                raise KeyboardInterrupt
+
+    history = cfnb.fit_stages(model, train, val, stages=[(1e-2, 3)], progress=False, callbacks=[CtrlC()],
+                              engine="fast", update="lazy", history=history)
+    assert history.interrupted and len(history) == 2
+    assert cfnb.evaluate(model, val)["rmse"] == pytest.approx(history.val_rmse, rel=1e-5)
+
+
+def test_models_the_engine_cannot_run_fall_back_or_refuse(small):
+    train, val = small.split(seed=1)
+    model = cfnb.build_model("dot", small.n_users, small.n_items, n_factors=4)
+    model.compile(optimizer=keras.optimizers.SGD(0.01), loss="mse")
+    assert "SGD" in unsupported(model)
+    cfnb.fit_stages(model, train, val, stages=[(1e-2, 1)], progress=False)  # auto: Keras's model.fit
+    assert not getattr(model, "_cfnb_fast_engines", None)
+    with pytest.raises(CfnbError, match="SGD"):
+        cfnb.fit_stages(model, train, val, stages=[(1e-2, 1)], progress=False, engine="fast")
+    with pytest.raises(CfnbError, match="engine"):
+        cfnb.fit_stages(model, train, val, progress=False, engine="turbo")
+
+
+def test_recommended_recipe_fits(small):
+    recipe = cfnb.recommended("bias")
+    assert recipe["fit"]["update"] == "lazy" and recipe["build"]["y_range"] == (0.0, 5.5)
+    train, val = small.split(seed=1)
+    model, history = cfnb.recipes.fit_recipe(recipe, train, val, seed=0, stages=[(1e-2, 1)], batch_size=256)
+    assert len(history) == 1 and np.isfinite(history.val_rmse)
+    assert "y_range" in cfnb.recommended("nn")["build"] and "bias_l2" not in cfnb.recommended("nn")["build"]
