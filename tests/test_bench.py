@@ -1,0 +1,50 @@
+"""Smoke test of `cfnb bench`: tiny synthetic ratings, every row and key, the table and the JSON."""
+
+import json
+
+import pytest
+
+from cfnb import bench
+from cfnb.cli import main
+
+KEYS = {"name", "kind", "fit_seconds", "val_rmse", "data", "seed", "backend"}
+
+
+def test_bench_quick_writes_every_row(tmp_path, capsys):
+    pytest.importorskip("surprise")
+    out = tmp_path / "bench.json"
+    assert main(["bench", "--quick", "--kinds", "dot,nn", "--seed", "3", "--json", str(out)]) == 0
+    rows = json.loads(out.read_text())
+    assert [(r["name"], r["kind"]) for r in rows] == [
+        ("lesson-port", "dot"), ("cfnb-same", "dot"), ("lesson-port", "nn"), ("cfnb-same", "nn"),
+        ("cfnb-best", "bias"), ("surprise-svd", "svd"), ("surprise-svd-tuned", "svd")]
+    for row in rows:
+        assert KEYS <= set(row)
+        assert row["name"] in bench.NAMES and row["kind"] in ("dot", "bias", "nn", "svd")
+        assert row["fit_seconds"] > 0 and 0 < row["val_rmse"] < 5
+        assert (row["data"], row["seed"], row["backend"]) == ("synthetic", 3, "tensorflow")
+    printed = capsys.readouterr().out
+    assert "speedup" in printed and "same recipe dot" in printed and "wrote" in printed
+
+
+def test_targets_are_checked_from_the_rows():
+    rows = [
+        {"name": "lesson-port", "kind": "bias", "fit_seconds": 20.0, "val_rmse": 0.864, "data": "ml-latest-small"},
+        {"name": "cfnb-same", "kind": "bias", "fit_seconds": 1.5, "val_rmse": 0.866, "speedup": 20 / 1.5,
+         "data": "ml-latest-small"},
+        {"name": "cfnb-best", "kind": "bias", "fit_seconds": 1.2, "val_rmse": 0.839, "data": "ml-latest-small"},
+        {"name": "surprise-svd", "kind": "svd", "fit_seconds": 0.4, "val_rmse": 0.876, "data": "ml-latest-small"},
+        {"name": "surprise-svd-tuned", "kind": "svd", "fit_seconds": 2.5, "val_rmse": 0.857,
+         "data": "ml-latest-small"},
+    ]
+    assert [ok for _, ok, _ in bench.targets(rows)] == [True, True, True]
+    rows[1]["val_rmse"] = 0.880
+    assert not bench.targets(rows)[0][1]
+
+
+def test_scale_reports_time_and_peak_memory(tmp_path):
+    out = tmp_path / "scale.json"
+    assert main(["bench", "--scale", "--scale-ratings", "50000", "--json", str(out)]) == 0
+    (row,) = json.loads(out.read_text())
+    assert row["name"] == "cfnb-best-scale" and row["n_users"] == 162_541 and row["n_items"] == 59_047
+    assert row["fit_seconds"] > 0 and 0 < row["peak_rss_gb"] < 8
