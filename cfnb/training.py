@@ -230,7 +230,11 @@ def fit_stages(model: keras.Model, train: Ratings, val: Ratings | None = None, s
             compile_model(model, stages[0].lr)
     runner = _runner(model, engine, update, strategy, int(batch_size), seed)
     if not model.optimizer.built:  # so the checkpoint below holds the optimizer's slots too
-        model.optimizer.build(model.trainable_variables)
+        if strategy is not None:
+            with strategy.scope():
+                model.optimizer.build(model.trainable_variables)
+        else:
+            model.optimizer.build(model.trainable_variables)
     history = history if history is not None else StagedHistory()
     history.interrupted = False
     checkpoint = _Checkpoint(model, history)
