@@ -68,3 +68,13 @@ def test_models_save_and_load_with_keras_format(kind, tmp_path):
     model.save(path)
     again = keras.models.load_model(path)
     np.testing.assert_allclose(again.predict(x, verbose=0), model.predict(x, verbose=0), rtol=1e-6)
+
+
+@pytest.mark.parametrize("kind", cfnb.KINDS)
+def test_seed_builds_the_same_weights(kind):
+    a = cfnb.build_model(kind, 11, 13, seed=5)
+    b = cfnb.build_model(kind, 11, 13, seed=5)
+    c = cfnb.build_model(kind, 11, 13, seed=6)
+    for wa, wb in zip(a.get_weights(), b.get_weights()):
+        np.testing.assert_array_equal(wa, wb)
+    assert not np.allclose(a.get_layer("movie_factors").get_weights()[0], c.get_layer("movie_factors").get_weights()[0])
