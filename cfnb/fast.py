@@ -131,7 +131,7 @@ class FastEngine:
                                     autograph=False)
         self._eval_fn = tf.function(self._sq_errors, reduce_retracing=True, autograph=False)
         self._steps_per_call = 16
-        self._data_key, self._data = None, None
+        self._data_key, self._data, self._once = None, None, None
 
     def reseed(self, seed: int | None) -> None:
         """Restart the shuffling and dropout random streams from `seed` (None: a fresh seed)."""
@@ -249,10 +249,21 @@ class FastEngine:
             self._data_key = key
         return self._data
 
-    def _order(self, n: int, shuffle: bool = True) -> np.ndarray:
-        """A fresh shuffle of 0..n-1 as (steps, batch); the last batch is padded with its own rows."""
+    def _order(self, n: int, shuffle=True) -> np.ndarray:
+        """The epoch's order of 0..n-1 as (steps, batch); the last batch is padded with its own rows.
+
+        `shuffle`: True draws a fresh permutation every epoch; False keeps the data order; "once"
+        draws one permutation and reuses it for every later epoch and call, which is what Keras's
+        `model.fit(shuffle=True)` does once a global seed is set (`keras.utils.set_random_seed`):
+        its tf.data shuffle restarts from the same seed at every epoch.
+        """
         steps = math.ceil(n / self.batch_size)
-        perm = self._rng.permutation(n).astype(np.int32) if shuffle else np.arange(n, dtype=np.int32)
+        if shuffle == "once":
+            if self._once is None or len(self._once) != n:
+                self._once = self._rng.permutation(n).astype(np.int32)
+            perm = self._once
+        else:
+            perm = self._rng.permutation(n).astype(np.int32) if shuffle else np.arange(n, dtype=np.int32)
         pad = steps * self.batch_size - n
         if pad:  # padding repeats rows of the same batch (weight 0), so no new rows are touched
             last = perm[(steps - 1) * self.batch_size:]
@@ -268,7 +279,7 @@ class FastEngine:
         return float(self._eval_fn(u, m, r)) / len(y)
 
     def fit(self, x, y, epochs: int = 1, validation_data=None, callbacks=(), initial_epoch: int = 0,
-            shuffle: bool = True):
+            shuffle=True):
         """Train for `epochs` epochs, calling Keras callbacks as `model.fit` does (see module docstring).
 
         Returns:
