@@ -190,14 +190,14 @@ class FastEngine:
         b1, b2 = self.optimizer.beta_1, self.optimizer.beta_2
         m_new = mom.value + (g - mom.value) * (1 - b1)
         v_new = vel.value + (g2 - vel.value) * (1 - b2)
-        if id(var) not in self._l2:
-            # TensorFlow's own kernels run with denormals flushed to zero; XLA on CPU does not, and
-            # the moments of dead ReLU units decay into denormals that are ~100x slower to compute
-            # with. Flushing them keeps Keras's (flushed) numbers and the speed.
-            m_new, v_new = _flush_denormals(m_new), _flush_denormals(v_new)
+        # TensorFlow's own kernels run with denormals flushed to zero; XLA on CPU may not (it
+        # depends on the thread), and moments that decay geometrically (dead ReLU units, rows
+        # pinned at 0) pass through denormals that are ~100x slower to compute with. Flushing them
+        # keeps Keras's (flushed) numbers and the speed.
+        m_new, v_new = _flush_denormals(m_new), _flush_denormals(v_new)
         mom.assign(m_new)
         vel.assign(v_new)
-        var.assign(value - (m_new * alpha) / (tf.sqrt(v_new) + eps))
+        var.assign(_flush_denormals(value - (m_new * alpha) / (tf.sqrt(v_new) + eps)))
 
     def _lazy_adam(self, var, mom, vel, grad, w, l2, alpha):
         """Adam on the rows in the batch only; a row's gradient sums all its occurrences."""
