@@ -241,13 +241,18 @@ class FastEngine:
 
     # ---------------------------------------------------------------------------- Python driver
     def _tensors(self, x, y):
-        key = (id(x["user_in"]), id(x["movie_in"]), id(y), len(y))
-        if key != self._data_key:
+        """The training arrays as tensors, converted once for all the stages of a fit."""
+        source = (x["user_in"], x["movie_in"], y)
+        if self._data_key is None or any(a is not b for a, b in zip(source, self._data_key)):
             self._data = (tf.constant(np.asarray(x["user_in"], np.int32).reshape(-1)),
                           tf.constant(np.asarray(x["movie_in"], np.int32).reshape(-1)),
                           tf.constant(np.asarray(y, np.float32).reshape(-1)))
-            self._data_key = key
+            self._data_key = source  # held, so that no other array can take their ids
         return self._data
+
+    def release(self) -> None:
+        """Drop the cached training tensors (the compiled loop and the random streams stay)."""
+        self._data_key, self._data = None, None
 
     def _order(self, n: int, shuffle=True) -> np.ndarray:
         """The epoch's order of 0..n-1 as (steps, batch); the last batch is padded with its own rows.

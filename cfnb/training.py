@@ -264,6 +264,7 @@ def fit_stages(model: keras.Model, train: Ratings, val: Ratings | None = None, s
     finally:
         if bar is not None:
             bar.close()
+        getattr(runner, "release", lambda: None)()  # the fast engine's copy of the training data
     return history
 
 
@@ -283,6 +284,7 @@ def _runner(model, engine, update, strategy, batch_size, seed):
 
     def run(x, y, epochs, validation_data, callbacks):
         fast.fit(x, y, epochs=epochs, validation_data=validation_data, callbacks=callbacks)
+    run.release = fast.release
     return run
 
 
