@@ -220,6 +220,8 @@ def fit_stages(model: keras.Model, train: Ratings, val: Ratings | None = None, s
         raise CfnbError("The training set is empty: nothing to fit.")
     if engine not in ("auto", "fast", "keras"):
         raise CfnbError(f"engine must be 'auto', 'fast' or 'keras', got {engine!r}.")
+    if update not in ("exact", "lazy"):
+        raise CfnbError(f"update must be 'exact' or 'lazy', got {update!r}.")
     if seed is not None:
         keras.utils.set_random_seed(int(seed))
     if not getattr(model, "compiled", False) or model.optimizer is None:

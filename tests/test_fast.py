@@ -137,6 +137,8 @@ def test_models_the_engine_cannot_run_fall_back_or_refuse(small):
         cfnb.fit_stages(model, train, val, stages=[(1e-2, 1)], progress=False, engine="fast")
     with pytest.raises(CfnbError, match="engine"):
         cfnb.fit_stages(model, train, val, progress=False, engine="turbo")
+    with pytest.raises(CfnbError, match="update"):
+        cfnb.fit_stages(model, train, val, progress=False, update="sparse")
 
 
 def test_recommended_recipe_fits(small):
