@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import math
 import threading
 import time
@@ -222,35 +223,29 @@ def fit_stages(model: keras.Model, train: Ratings, val: Ratings | None = None, s
         raise CfnbError(f"engine must be 'auto', 'fast' or 'keras', got {engine!r}.")
     if update not in ("exact", "lazy"):
         raise CfnbError(f"update must be 'exact' or 'lazy', got {update!r}.")
-    if seed is not None:
-        keras.utils.set_random_seed(int(seed))
-    if not getattr(model, "compiled", False) or model.optimizer is None:
-        if strategy is not None:
-            with strategy.scope():
-                compile_model(model, stages[0].lr)
-        else:
-            compile_model(model, stages[0].lr)
-    runner = _runner(model, engine, update, strategy, int(batch_size), seed)
-    if not model.optimizer.built:  # so the checkpoint below holds the optimizer's slots too
-        if strategy is not None:
-            with strategy.scope():
-                model.optimizer.build(model.trainable_variables)
-        else:
-            model.optimizer.build(model.trainable_variables)
     history = history if history is not None else StagedHistory()
     history.interrupted = False
-    checkpoint = _Checkpoint(model, history)
-    first_stage = (history.rows[-1]["stage"] if history.rows else 0) + 1
-    history.stages.extend(stages)
-    steps = math.ceil(len(train) / int(batch_size))
-    from .progress import make_progress
-    bar = make_progress(progress, history, total_epochs=sum(s.epochs for s in stages), steps_per_epoch=steps)
-    extra = [bar] if bar is not None else []
-    if stop is not None:
-        extra.append(_StopWhen(stop))
-    validation = (val.x, val.y) if val is not None and len(val) else None
-    train_x, train_y = train.x, train.y
-    try:
+    checkpoint = bar = runner = None
+    try:  # from here on, Ctrl-C anywhere returns the history instead of escaping
+        if seed is not None:
+            keras.utils.set_random_seed(int(seed))
+        with strategy.scope() if strategy is not None else contextlib.nullcontext():
+            if not getattr(model, "compiled", False) or model.optimizer is None:
+                compile_model(model, stages[0].lr)
+            if not model.optimizer.built:  # so the checkpoint below holds the optimizer's slots too
+                model.optimizer.build(model.trainable_variables)
+        runner = _runner(model, engine, update, strategy, int(batch_size), seed)
+        checkpoint = _Checkpoint(model, history)
+        first_stage = (history.rows[-1]["stage"] if history.rows else 0) + 1
+        history.stages.extend(stages)
+        steps = math.ceil(len(train) / int(batch_size))
+        from .progress import make_progress
+        bar = make_progress(progress, history, total_epochs=sum(s.epochs for s in stages), steps_per_epoch=steps)
+        extra = [bar] if bar is not None else []
+        if stop is not None:
+            extra.append(_StopWhen(stop))
+        validation = (val.x, val.y) if val is not None and len(val) else None
+        train_x, train_y = train.x, train.y
         for k, stage in enumerate(stages):
             model.optimizer.learning_rate = stage.lr
             done = history.rows[-1]["epoch"] if history.rows else 0
@@ -262,7 +257,8 @@ def fit_stages(model: keras.Model, train: Ratings, val: Ratings | None = None, s
                 break
     except KeyboardInterrupt:
         history.interrupted = True
-        checkpoint.restore()  # weights and optimizer back to the end of the last recorded epoch
+        if checkpoint is not None:
+            checkpoint.restore()  # weights and optimizer back to the end of the last recorded epoch
     finally:
         if bar is not None:
             bar.close()
