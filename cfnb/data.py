@@ -183,7 +183,7 @@ def load_ratings(source, user: str = "userId", item: str = "movieId", rating: st
             (`DataWarning`) with the number of pairs affected.
 
     Ids may be whole numbers (any size, negative too) or text, but not a mix of both in one column;
-    whole-valued float ids (``10.0``) are read as integers. See docs/bad-input.md for every case.
+    whole-valued float ids (``10.0``) are read as integers. The README ("Bad input") lists every case.
 
     Returns:
         A `Ratings` object.

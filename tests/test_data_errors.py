@@ -1,6 +1,6 @@
 """Every bad ratings input gets a clear DataError (or a documented DataWarning), never a pandas traceback.
 
-Each case here is a row of docs/bad-input.md.
+Each case here is a row of the README's bad-input table.
 """
 
 import warnings
