@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import signal
 import threading
 import time
 from dataclasses import dataclass
@@ -124,15 +125,35 @@ class _Recorder(keras.callbacks.Callback):
 
 
 class _StopWhen(keras.callbacks.Callback):
-    """Stop training after the current batch once `event` is set (the widgets' Stop button)."""
+    """Stop training after the current batch once any of `events` is set (Stop button, Ctrl-C)."""
 
-    def __init__(self, event: threading.Event):
+    def __init__(self, *events: threading.Event):
         super().__init__()
-        self.event = event
+        self.events = events
 
     def on_train_batch_end(self, batch, logs=None):
-        if self.event.is_set():
+        if any(event.is_set() for event in self.events):
             self.model.stop_training = True
+
+
+@contextlib.contextmanager
+def _ctrl_c_stops(event: threading.Event):
+    """In the main thread, a first Ctrl-C sets `event` (stop after the current batch, no exception
+    inside Keras or TensorFlow); a second one raises KeyboardInterrupt at once."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum, frame):
+        if event.is_set():
+            raise KeyboardInterrupt
+        event.set()
+
+    previous = signal.signal(signal.SIGINT, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 class _Checkpoint(keras.callbacks.Callback):
@@ -208,11 +229,11 @@ def fit_stages(model: keras.Model, train: Ratings, val: Ratings | None = None, s
             training then goes through Keras's `model.fit`.
 
     Returns:
-        A `StagedHistory`. On Ctrl-C (KeyboardInterrupt) the fit stops cleanly wherever it was (mid-epoch,
-        during validation, between stages): the model gets back its weights and optimizer state from
-        the end of the last epoch in the history, which is returned with `interrupted = True`; pass it
-        as `history=` to continue. `stop` instead ends the current epoch early after the current
-        batch, validates, and records that (shorter) epoch.
+        A `StagedHistory`, with `interrupted = True` if the fit was stopped; pass it as `history=` to
+        continue. `stop`, and a first Ctrl-C, end the current epoch early after the current batch,
+        validate, and record that (shorter) epoch. A KeyboardInterrupt raised anyway (a second
+        Ctrl-C, or one from a callback) stops the fit wherever it is: the model gets back its weights
+        and optimizer state from the end of the last epoch in the history.
     """
     stages = parse_stages(stages)
     if int(batch_size) < 1:
@@ -242,19 +263,20 @@ def fit_stages(model: keras.Model, train: Ratings, val: Ratings | None = None, s
         from .progress import make_progress
         bar = make_progress(progress, history, total_epochs=sum(s.epochs for s in stages), steps_per_epoch=steps)
         extra = [bar] if bar is not None else []
-        if stop is not None:
-            extra.append(_StopWhen(stop))
+        ctrl_c = threading.Event()
+        extra.append(_StopWhen(ctrl_c, *([stop] if stop is not None else [])))
         validation = (val.x, val.y) if val is not None and len(val) else None
         train_x, train_y = train.x, train.y
-        for k, stage in enumerate(stages):
-            model.optimizer.learning_rate = stage.lr
-            done = history.rows[-1]["epoch"] if history.rows else 0
-            recorder = _Recorder(history, first_stage + k, done)
-            runner(train_x, train_y, epochs=stage.epochs, validation_data=validation,
-                   callbacks=[recorder, checkpoint, *extra, *callbacks])
-            if model.stop_training or (stop is not None and stop.is_set()):
-                history.interrupted = True
-                break
+        with _ctrl_c_stops(ctrl_c):
+            for k, stage in enumerate(stages):
+                model.optimizer.learning_rate = stage.lr
+                done = history.rows[-1]["epoch"] if history.rows else 0
+                recorder = _Recorder(history, first_stage + k, done)
+                runner(train_x, train_y, epochs=stage.epochs, validation_data=validation,
+                       callbacks=[recorder, checkpoint, *extra, *callbacks])
+                if model.stop_training or ctrl_c.is_set() or (stop is not None and stop.is_set()):
+                    history.interrupted = True
+                    break
     except KeyboardInterrupt:
         history.interrupted = True
         if checkpoint is not None:
