@@ -80,12 +80,14 @@ def _rmse(model, val) -> float:
 
 
 def run_port(kind, ratings, train, val, seed, stages):
+    fresh_session()  # what earlier rows built (graphs, compiled functions) must not slow this one
     start = time.perf_counter()
     model = lesson_port(kind, ratings.n_users, ratings.n_items, train.x, train.y, val.x, val.y, stages, seed)
     return time.perf_counter() - start, _rmse(model, val), "keras model.fit"
 
 
 def run_same(kind, ratings, train, val, seed, stages, shuffle_seed=None):
+    fresh_session()  # what earlier rows built (graphs, compiled functions) must not slow this one
     import keras
 
     from .models import build_model
@@ -127,6 +129,7 @@ def shuffle_spread(kind, ratings, train, val, seed, stages, n) -> list[float]:
 
 
 def run_best(kind, ratings, train, val, seed, recipe=None):
+    fresh_session()  # what earlier rows built (graphs, compiled functions) must not slow this one
     from .recipes import BEST_RECIPE, fit_recipe
 
     recipe = recipe or BEST_RECIPE
@@ -145,6 +148,7 @@ def _engine_name(model) -> str:
 
 
 def run_svd(train, val, seed, **params):
+    fresh_session()  # what earlier rows built (graphs, compiled functions) must not slow this one
     """Surprise SVD fit on the same coded split; RMSE as Surprise predicts (clipped, cold-start rules)."""
     try:
         import pandas as pd
@@ -221,6 +225,16 @@ def bench(data="ml-latest-small", seed=0, kinds=("dot", "bias", "nn"), quick=Fal
         ref = port.get(r["kind"], port.get("bias"))
         r["speedup"] = ref / r["fit_seconds"] if ref else None
     return rows
+
+
+def fresh_session() -> None:
+    """Drop Keras's global state and collect garbage between timed rows."""
+    import gc
+
+    import keras
+
+    keras.backend.clear_session()
+    gc.collect()
 
 
 def targets(rows: list[dict]) -> list[tuple[str, bool, str]]:
