@@ -74,9 +74,9 @@ def lesson_port(kind, n_users, n_items, train_x, train_y, val_x, val_y, stages=P
 
 # ------------------------------------------------------------------------------------------ runs
 def _rmse(model, val) -> float:
-    from .training import rmse
+    from .predict import evaluate
 
-    return rmse(model, val)
+    return evaluate(model, val)["rmse"]
 
 
 def run_port(kind, ratings, train, val, seed, stages):

@@ -307,8 +307,3 @@ def _runner(model, engine, update, strategy, batch_size, seed):
     run.release = fast.release
     return run
 
-
-def rmse(model: keras.Model, data: Ratings, batch_size: int = 4096) -> float:
-    """Root mean squared error of the model's predictions on `data`."""
-    pred = model.predict(data.x, batch_size=batch_size, verbose=0).reshape(-1)
-    return float(np.sqrt(np.mean((pred - data.y) ** 2)))
