@@ -70,9 +70,11 @@ class Ratings:
     @property
     def x(self) -> dict[str, np.ndarray]:
         """Model inputs: `{"user_in": codes, "movie_in": codes}`, each of shape (n, 1)."""
+        from .models import MOVIE_IN, USER_IN
+
         return {
-            "user_in": self.frame[USER].to_numpy(np.int32).reshape(-1, 1),
-            "movie_in": self.frame[ITEM].to_numpy(np.int32).reshape(-1, 1),
+            USER_IN: self.frame[USER].to_numpy(np.int32).reshape(-1, 1),
+            MOVIE_IN: self.frame[ITEM].to_numpy(np.int32).reshape(-1, 1),
         }
 
     @property

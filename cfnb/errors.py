@@ -15,3 +15,15 @@ class DownloadError(CfnbError, OSError):
 
 class ModelFileError(CfnbError):
     """A saved cfnb model file that is missing, truncated or not cfnb's."""
+
+
+class ArgumentError(CfnbError):
+    """A public function's argument has a value it cannot use (names the argument, the value, what is accepted)."""
+
+
+class ArgumentTypeError(ArgumentError, TypeError):
+    """An argument of the wrong type (where Python itself would raise TypeError)."""
+
+
+class VocabularyError(CfnbError):
+    """Ratings coded with another id vocabulary than the model's (or than the other set's)."""

@@ -10,6 +10,7 @@ import pandas as pd
 
 from .data import ITEM, RATING, USER, Ratings
 from .errors import CfnbError
+from .models import MOVIE_BIAS, MOVIE_FACTORS, MOVIE_IN, USER_IN
 
 
 def movie_stats(ratings: Ratings) -> pd.DataFrame:
@@ -51,7 +52,7 @@ def movie_bias(model: keras.Model, ratings: Ratings, n: int = 10, top: int = 100
     Raises:
         CfnbError: if the model has no movie bias (dot-product and NN models don't).
     """
-    weights = layer_weights(model, "movie_bias")
+    weights = layer_weights(model, MOVIE_BIAS)
     if weights is None:
         kind = getattr(model, "cfnb_config", {}).get("kind", model.name)
         raise CfnbError(f"The {kind} model has no movie bias; build a 'bias' model to see learned biases.")
@@ -75,7 +76,7 @@ def factor_pca(model: keras.Model, ratings: Ratings, top: int = 1000, k: int = 2
         `(table, explained)`: a DataFrame with `item`, `title`, `n` and `pc1`..`pc<k>` (most-rated
         first), and the fraction of variance each component explains.
     """
-    weights = layer_weights(model, "movie_factors")
+    weights = layer_weights(model, MOVIE_FACTORS)
     if weights is None:
         raise CfnbError("The model has no movie_factors embedding to project.")
     codes = most_rated(ratings, top)
@@ -173,8 +174,8 @@ def recommend(model: keras.Model, ratings: Ratings, user, n: int = 10, batch_siz
     rated = np.zeros(ratings.n_items, bool)
     rated[ratings.frame.loc[ratings.frame[USER] == code, ITEM].to_numpy()] = True
     candidates = np.flatnonzero(~rated)
-    x = {"user_in": np.full((len(candidates), 1), code, np.int32),
-         "movie_in": candidates.astype(np.int32).reshape(-1, 1)}
+    x = {USER_IN: np.full((len(candidates), 1), code, np.int32),
+         MOVIE_IN: candidates.astype(np.int32).reshape(-1, 1)}
     pred = model.predict(x, batch_size=batch_size, verbose=0).reshape(-1) if len(candidates) else np.zeros(0)
     best = np.argsort(-pred, kind="stable")[:max(int(n), 0)]
     raw = ratings.item_ids.take(candidates[best])

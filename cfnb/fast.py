@@ -55,6 +55,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from .models import MOVIE_IN, USER_IN
+
 UPDATES = ("exact", "lazy")
 _LAYERS = ("InputLayer", "Embedding", "Flatten", "Dot", "Add", "Concatenate", "Dense", "Dropout",
            "ScaledSigmoid", "Activation", "Rescaling", "Multiply")
@@ -68,8 +70,8 @@ def unsupported(model: keras.Model) -> str | None:
     if getattr(model, "_run_through_graph", None) is None or not hasattr(model, "inputs"):
         return "not a functional Keras model"
     names = sorted(getattr(t, "name", "").split(":")[0] for t in model.inputs)
-    if names != ["movie_in", "user_in"]:
-        return f"inputs are {names}, not user_in and movie_in"
+    if names != sorted([MOVIE_IN, USER_IN]):
+        return f"inputs are {names}, not {USER_IN} and {MOVIE_IN}"
     for layer in model._flatten_layers(include_self=False):
         kind = type(layer).__name__
         if kind not in _LAYERS:
@@ -242,10 +244,10 @@ class FastEngine:
     # ---------------------------------------------------------------------------- Python driver
     def _tensors(self, x, y):
         """The training arrays as tensors, converted once for all the stages of a fit."""
-        source = (x["user_in"], x["movie_in"], y)
+        source = (x[USER_IN], x[MOVIE_IN], y)
         if self._data_key is None or any(a is not b for a, b in zip(source, self._data_key)):
-            self._data = (tf.constant(np.asarray(x["user_in"], np.int32).reshape(-1)),
-                          tf.constant(np.asarray(x["movie_in"], np.int32).reshape(-1)),
+            self._data = (tf.constant(np.asarray(x[USER_IN], np.int32).reshape(-1)),
+                          tf.constant(np.asarray(x[MOVIE_IN], np.int32).reshape(-1)),
                           tf.constant(np.asarray(y, np.float32).reshape(-1)))
             self._data_key = source  # held, so that no other array can take their ids
         return self._data
@@ -280,7 +282,7 @@ class FastEngine:
         if len(y) == 0:
             return float("nan")
         u, m, r = (tf.constant(np.asarray(a, d).reshape(-1)) for a, d in
-                   ((x["user_in"], np.int32), (x["movie_in"], np.int32), (y, np.float32)))
+                   ((x[USER_IN], np.int32), (x[MOVIE_IN], np.int32), (y, np.float32)))
         return float(self._eval_fn(u, m, r)) / len(y)
 
     def fit(self, x, y, epochs: int = 1, validation_data=None, callbacks=(), initial_epoch: int = 0,

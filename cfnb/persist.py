@@ -29,7 +29,7 @@ import pandas as pd
 
 from .data import ITEM, RATING, USER, Ratings
 from .errors import CfnbError, ModelFileError
-from .models import config_of
+from .models import MOVIE_FACTORS, USER_FACTORS, config_of
 
 FORMAT = "cfnb-model"
 VERSION = 1
@@ -190,7 +190,7 @@ def _keras_model(data: bytes, path) -> keras.Model:
 
 def _check_sizes(model, ratings: Ratings, path=None):
     where = f"{path}: " if path else ""
-    for layer_name, n, label in (("user_factors", ratings.n_users, "users"), ("movie_factors", ratings.n_items, "items")):
+    for layer_name, n, label in ((USER_FACTORS, ratings.n_users, "users"), (MOVIE_FACTORS, ratings.n_items, "items")):
         try:
             rows = model.get_layer(layer_name).input_dim
         except (ValueError, AttributeError):

@@ -14,6 +14,7 @@ import pandas as pd
 
 from .data import ITEM, USER, Ratings, as_id_array
 from .errors import CfnbError
+from .models import MOVIE_BIAS, MOVIE_FACTORS, MOVIE_IN, USER_BIAS, USER_FACTORS, USER_IN, Y_RANGE
 
 UNKNOWN_POLICIES = ("error", "fallback")
 
@@ -142,7 +143,7 @@ def _predict_codes(model, stats: _Known, u, i, u_known, i_known, batch_size) -> 
     out = np.empty(len(u), dtype=np.float32)
     if warm.any():
         _check_fits(model, stats.ratings, u[warm], i[warm])
-        x = {"user_in": u[warm].reshape(-1, 1).astype(np.int32), "movie_in": i[warm].reshape(-1, 1).astype(np.int32)}
+        x = {USER_IN: u[warm].reshape(-1, 1).astype(np.int32), MOVIE_IN: i[warm].reshape(-1, 1).astype(np.int32)}
         out[warm] = model.predict(x, batch_size=batch_size, verbose=0).reshape(-1)
     if (~warm).any():
         if not len(stats.ratings):
@@ -161,7 +162,7 @@ def _fallback(model, stats: _Known, u, i, u_known, i_known) -> np.ndarray:
         base = float(np.log(p / (1 - p)))  # the mean, as a score before the sigmoid
     score = np.full(len(u), base, dtype=np.float64)
     frame = stats.ratings.frame
-    for layer_name, codes, known, column in (("user_bias", u, u_known, USER), ("movie_bias", i, i_known, ITEM)):
+    for layer_name, codes, known, column in ((USER_BIAS, u, u_known, USER), (MOVIE_BIAS, i, i_known, ITEM)):
         bias = _bias(model, layer_name)
         if bias is None or not known.any():
             continue
@@ -184,7 +185,7 @@ def _bias(model, name) -> np.ndarray | None:
 
 def _y_range(model):
     try:
-        layer = model.get_layer("y_range")
+        layer = model.get_layer(Y_RANGE)
     except ValueError:
         return None
     return (float(layer.low), float(layer.high)) if hasattr(layer, "low") else None
@@ -192,7 +193,7 @@ def _y_range(model):
 
 def _check_fits(model, ratings: Ratings, u, i):
     """Codes beyond the model's embedding tables mean the wrong Ratings: say so, not an index error."""
-    for label, name, codes, n in (("user", "user_factors", u, ratings.n_users), ("movie", "movie_factors", i, ratings.n_items)):
+    for label, name, codes, n in (("user", USER_FACTORS, u, ratings.n_users), ("movie", MOVIE_FACTORS, i, ratings.n_items)):
         try:
             rows = model.get_layer(name).input_dim
         except (ValueError, AttributeError):

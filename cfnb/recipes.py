@@ -36,13 +36,12 @@ BEST_RECIPE = {
 def recommended(kind: str = "bias") -> dict:
     """A copy of cfnb's recommended recipe for `kind` ("bias" is the benchmarked best; "dot" and
     "nn" get the same schedule, batch size, y_range and lazy updates, untuned)."""
-    from .models import DEFAULTS, KINDS
+    from .models import kind_of
 
-    if kind not in KINDS:
-        raise ValueError(f"Unknown model kind {kind!r}: expected one of {KINDS}.")
+    defaults = kind_of(kind).defaults
     recipe = copy.deepcopy(BEST_RECIPE)
     recipe["kind"] = kind
-    recipe["build"] = {k: v for k, v in recipe["build"].items() if k in DEFAULTS[kind]}
+    recipe["build"] = {k: v for k, v in recipe["build"].items() if k in defaults}
     return recipe
 
 

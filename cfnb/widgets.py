@@ -26,7 +26,7 @@ from .baselines import baselines
 from .data import Ratings
 from .display import history_png, summary
 from .errors import CfnbError
-from .models import DEFAULTS, KINDS, build_model, config_of
+from .models import KINDS, build_model, config_of, count_params, describe, kind_of
 from .training import LESSON_STAGES, StagedHistory, fit_stages, parse_stages
 
 log = logging.getLogger(__name__)
@@ -41,30 +41,6 @@ _CSS = """<style>
 .cfnb-table tr.best td {background: rgba(92,184,92,0.25); font-weight: bold;}
 .cfnb-table tr.baseline td {font-style: italic;}
 </style>"""
-
-
-def count_params(kind: str, n_users: int, n_items: int, n_factors: int = 50, hidden: int = 70, **_) -> int:
-    """Parameters of `build_model(kind, n_users, n_items, ...)`, worked out without building it."""
-    embeddings = (n_users + n_items) * n_factors
-    if kind == "dot":
-        return embeddings
-    if kind == "bias":
-        return embeddings + n_users + n_items
-    if kind == "nn":
-        return embeddings + (2 * n_factors + 1) * hidden + hidden + 1
-    raise CfnbError(f"Unknown model kind {kind!r}: expected one of {KINDS}.")
-
-
-def describe(config: dict) -> str:
-    """Hyperparameters of a model config in a few words, e.g. "50 factors, l2 1e-04"."""
-    parts = [f"{config.get('n_factors')} factors", f"l2 {config.get('l2', 0):.0e}"]
-    if config.get("kind") == "nn":
-        parts.append(f"{config.get('hidden')} hidden, dropout {config.get('dropout_in'):g}/"
-                     f"{config.get('dropout_hidden'):g}")
-    if config.get("y_range") is not None:
-        lo, hi = config["y_range"]
-        parts.append(f"y_range {lo:g}..{hi:g}")
-    return ", ".join(parts)
 
 
 def table_html(frame: pd.DataFrame, formats: dict | None = None, row_classes=None) -> str:
@@ -271,7 +247,7 @@ class Builder(_Piece):
         if self.kind.value == "nn":
             hp.update(hidden=int(self.hidden.value), dropout_in=round(float(self.dropout_in.value), 4),
                       dropout_hidden=round(float(self.dropout_hidden.value), 4))
-        return {k: v for k, v in hp.items() if k in DEFAULTS[self.kind.value]}
+        return {k: v for k, v in hp.items() if k in kind_of(self.kind.value).defaults}
 
     def n_params(self) -> int:
         """Parameter count of the model the controls describe."""

@@ -58,7 +58,9 @@ def test_parameter_count_follows_the_controls(small, kind):
     builder = cfnb.Builder(small, kind=kind)
     for factors, hidden in ((50, 70), (7, 13), (1, 1)):
         builder.factors.value, builder.hidden.value = factors, hidden
-        expected = cw.count_params(kind, small.n_users, small.n_items, n_factors=factors, hidden=hidden)
+        embeddings = (small.n_users + small.n_items) * factors
+        expected = {"dot": embeddings, "bias": embeddings + small.n_users + small.n_items,
+                    "nn": embeddings + (2 * factors + 1) * hidden + hidden + 1}[kind]
         assert f"<b>{expected:,}</b>" in builder.params.value
         assert builder.build().count_params() == expected
     assert builder.errors == []
@@ -239,7 +241,7 @@ def test_an_error_while_drawing_progress_is_shown_and_the_fit_still_ends(lab, mo
 
 def test_an_error_in_a_value_observer_is_shown_not_raised(small, monkeypatch):
     builder = cfnb.Builder(small)
-    monkeypatch.setattr(cw, "count_params", lambda *a, **k: 1 / 0)
+    monkeypatch.setattr(cw, "count_params", lambda *a, **k: 1 / 0)  # the Builder's parameter count
     builder.factors.value = 12  # the observer fails; setting the value must not raise
     assert shows_error(builder, "ZeroDivisionError")
 
