@@ -6,11 +6,13 @@ _os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's start-u
 
 from .data import DataWarning, Ratings, load_ratings, synthetic  # noqa: E402
 from .display import graph, load_ipython_extension, summary, unload_ipython_extension  # noqa: E402
-from .errors import CfnbError, DataError, DownloadError, ModelFileError  # noqa: E402
+from .errors import (ArgumentError, ArgumentTypeError, CfnbError, DataError, DownloadError,  # noqa: E402
+                     ModelFileError, VocabularyError)
 from .models import KINDS, build_model  # noqa: E402
 from .movielens import data_home, movielens  # noqa: E402
 from .persist import load, save  # noqa: E402
 from .predict import evaluate, predict, predictions_table  # noqa: E402
+from .vocabulary import trained_on  # noqa: E402
 from .training import LESSON_NN_STAGES, LESSON_STAGES, Stage, StagedHistory, fit_stages  # noqa: E402
 from .baselines import baselines  # noqa: E402
 from . import recipes  # noqa: E402
@@ -23,7 +25,8 @@ __all__ = [
     "Ratings", "load_ratings", "synthetic", "movielens", "data_home",
     "build_model", "KINDS", "summary", "graph", "fit_stages", "Stage", "StagedHistory",
     "LESSON_STAGES", "LESSON_NN_STAGES", "predict", "evaluate", "predictions_table",
-    "CfnbError", "DataError", "DownloadError", "ModelFileError", "DataWarning", "save", "load",
+    "CfnbError", "DataError", "DownloadError", "ModelFileError", "ArgumentError", "ArgumentTypeError",
+    "VocabularyError", "DataWarning", "save", "load", "trained_on",
     "load_ipython_extension", "unload_ipython_extension",
     "baselines", "movie_bias", "factor_pca", "recommend", "rated_highest",
     "Lab", "Builder", "StagedFit", "Compare", "Explore",

@@ -9,7 +9,8 @@ import numpy as np
 import pandas as pd
 
 from .data import ITEM, RATING, USER, Ratings
-from .errors import CfnbError
+from . import checks
+from .errors import CfnbError, VocabularyError
 
 
 @dataclass(frozen=True)
@@ -23,12 +24,20 @@ class Biases:
     def predict(self, data: Ratings) -> np.ndarray:
         """Predicted ratings for the coded (user, item) pairs of `data`."""
         u, i = data.frame[USER].to_numpy(), data.frame[ITEM].to_numpy()
-        return self.mean + self.user_bias[u] + self.item_bias[i]
+        return self.mean + _offsets(self.user_bias, u) + _offsets(self.item_bias, i)
 
     @property
     def n_params(self) -> int:
         """Number of fitted numbers (the mean and every bias)."""
         return 1 + len(self.user_bias) + len(self.item_bias)
+
+
+def _offsets(bias: np.ndarray, codes: np.ndarray) -> np.ndarray:
+    """`bias[codes]`, with 0 for codes beyond the fitted ones (ids new to the training vocabulary)."""
+    out = np.zeros(len(codes))
+    inside = codes < len(bias)
+    out[inside] = bias[codes[inside]]
+    return out
 
 
 def rmse(pred: np.ndarray, y: np.ndarray) -> float:
@@ -104,7 +113,10 @@ def baselines(train: Ratings, val: Ratings, reg: float = 5.0) -> pd.DataFrame:
 
 
 def _check(train: Ratings, val: Ratings):
+    checks.instance("train", train, Ratings, "a cfnb Ratings")
+    checks.instance("val", val, Ratings, "a cfnb Ratings")
     if len(train) == 0 or len(val) == 0:
         raise CfnbError(f"Baselines need non-empty train and validation sets (got {len(train)} and {len(val)} ratings).")
-    if train.n_users != val.n_users or train.n_items != val.n_items:
-        raise CfnbError("train and val must be a split of the same Ratings (same id mappings).")
+    if not val.vocabulary.extends(train.vocabulary.fingerprint(), *train.vocabulary.sizes):
+        raise VocabularyError(f"val ({val.name!r}) is coded with another id vocabulary than train ({train.name!r}): "
+                              "split both from one Ratings, or code val with train.encode(frame_or_path).")

@@ -11,7 +11,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .errors import DataError
+from . import checks
+from .errors import ArgumentTypeError, DataError
+from .vocabulary import Vocabulary
 
 USER, ITEM, RATING = "user", "item", "rating"
 DUPLICATE_POLICIES = ("mean", "last", "first", "keep", "error")
@@ -31,6 +33,8 @@ class Ratings:
         item_ids: raw item id of each item code.
         titles: optional item titles indexed by raw item id.
         scale: the declared rating scale `(low, high)`, or None.
+        vocabulary: the ids behind the codes (`cfnb.vocabulary.Vocabulary`), shared by every set
+            split from or encoded with this one.
     """
 
     frame: pd.DataFrame
@@ -39,12 +43,11 @@ class Ratings:
     titles: pd.Series | None = None
     scale: tuple[float, float] | None = None
     name: str = "ratings"
-    _user_codes: pd.Series = field(init=False, repr=False, compare=False)
-    _item_codes: pd.Series = field(init=False, repr=False, compare=False)
+    vocabulary: Vocabulary | None = field(default=None, repr=False, compare=False)
 
     def __post_init__(self):
-        object.__setattr__(self, "_user_codes", pd.Series(np.arange(len(self.user_ids)), index=self.user_ids))
-        object.__setattr__(self, "_item_codes", pd.Series(np.arange(len(self.item_ids)), index=self.item_ids))
+        if self.vocabulary is None:
+            object.__setattr__(self, "vocabulary", Vocabulary(self.user_ids, self.item_ids))
 
     @property
     def n_users(self) -> int:
@@ -83,9 +86,59 @@ class Ratings:
         return self.frame[RATING].to_numpy(np.float32)
 
     def with_frame(self, frame: pd.DataFrame, name: str | None = None) -> Ratings:
-        """The same id mappings over another subset of coded ratings."""
+        """The same id mappings (the same vocabulary) over another subset of coded ratings."""
         return Ratings(frame.reset_index(drop=True), self.user_ids, self.item_ids, self.titles, self.scale,
-                       name or self.name)
+                       name or self.name, self.vocabulary)
+
+    @property
+    def n_new_users(self) -> int:
+        """Users this set's vocabulary adds to the one it was encoded in (cold to a model trained there)."""
+        return self.n_users - self.vocabulary.base[0] if self.vocabulary.base else 0
+
+    @property
+    def n_new_items(self) -> int:
+        """Items this set's vocabulary adds to the one it was encoded in."""
+        return self.n_items - self.vocabulary.base[1] if self.vocabulary.base else 0
+
+    def encode(self, source, **load_kwargs) -> Ratings:
+        """Another set of ratings coded in THIS set's vocabulary, so a model trained here can score it.
+
+        Args:
+            source: a CSV path, a DataFrame (read with `load_ratings(source, **load_kwargs)`), or a
+                `Ratings` loaded on its own.
+            **load_kwargs: `load_ratings` options (column names, `duplicates`...). The scale and titles
+                default to this set's.
+
+        Returns:
+            A `Ratings` whose codes mean what they mean here. Ids this vocabulary does not know are kept:
+            they get new codes after the known ones (`n_new_users`, `n_new_items`), and a `DataWarning`
+            counts them. A model trained here treats them as cold (`cfnb.evaluate` predicts them with the
+            fallback).
+        """
+        if isinstance(source, Ratings):
+            if load_kwargs:
+                raise ArgumentTypeError(f"encode() got load options {sorted(load_kwargs)} with a Ratings source; "
+                                        "pass a path or a DataFrame to load.")
+            other = source
+        else:
+            load_kwargs.setdefault("scale", self.scale)
+            load_kwargs.setdefault("titles", self.titles)
+            other = load_ratings(source, **load_kwargs)
+        raw_users = other.user_ids.take(other.frame[USER].to_numpy())
+        raw_items = other.item_ids.take(other.frame[ITEM].to_numpy())
+        user_ids, users, n_new_u = _extend(self.user_ids, raw_users, self.user_codes(raw_users), "user", other.name)
+        item_ids, items, n_new_i = _extend(self.item_ids, raw_items, self.item_codes(raw_items), "item", other.name)
+        frame = other.frame.assign(**{USER: users.astype(np.int32), ITEM: items.astype(np.int32)})
+        vocabulary = (self.vocabulary if not (n_new_u or n_new_i) else
+                      Vocabulary(user_ids, item_ids, base=self.vocabulary.sizes))
+        if n_new_u or n_new_i:
+            rows = int(((users >= self.n_users) | (items >= self.n_items)).sum())
+            warnings.warn(f"{other.name} has {n_new_u:,} users and {n_new_i:,} items that {self.name!r} does not "
+                          f"know ({rows:,} of its {len(other):,} ratings). They are kept with new codes after "
+                          f"the known ones and are cold to a model trained on {self.name!r}: cfnb.evaluate "
+                          "predicts them with the cold-start fallback.", DataWarning, stacklevel=2)
+        titles = self.titles if self.titles is not None else other.titles
+        return Ratings(frame, user_ids, item_ids, titles, self.scale or other.scale, other.name, vocabulary)
 
     def split(self, val_frac: float = 0.2, seed: int | None = 42) -> tuple[Ratings, Ratings]:
         """Random train/validation split (the lesson's mask), reproducible with `seed`.
@@ -97,19 +150,19 @@ class Ratings:
         Returns:
             `(train, val)`, both sharing this object's id mappings.
         """
-        if not 0 < val_frac < 1:
-            raise DataError(f"val_frac must be between 0 and 1 (exclusive), got {val_frac!r}.")
+        val_frac = checks.real("val_frac", val_frac, 0.0, 1.0, low_open=True, high_open=True)
+        seed = checks.seed("seed", seed)
         mask = np.random.default_rng(seed).random(len(self.frame)) >= val_frac
         return (self.with_frame(self.frame[mask], f"{self.name} (train)"),
                 self.with_frame(self.frame[~mask], f"{self.name} (val)"))
 
     def user_codes(self, raw_ids) -> np.ndarray:
         """Codes of raw user ids; -1 for ids this mapping does not know."""
-        return _lookup(self._user_codes, raw_ids)
+        return _lookup(self.user_ids, raw_ids)
 
     def item_codes(self, raw_ids) -> np.ndarray:
         """Codes of raw item ids; -1 for ids this mapping does not know."""
-        return _lookup(self._item_codes, raw_ids)
+        return _lookup(self.item_ids, raw_ids)
 
     def title(self, raw_item_ids) -> list[str]:
         """Titles of raw item ids (the id as text where no title is known)."""
@@ -131,8 +184,10 @@ class Ratings:
 
     def __repr__(self) -> str:
         lo, hi = self.rating_range
+        new = (f", {self.n_new_users:,} users and {self.n_new_items:,} items new to the vocabulary it was "
+               "encoded in" if self.n_new_users or self.n_new_items else "")
         return (f"Ratings({self.name!r}: {len(self):,} ratings, {self.n_users:,} users, "
-                f"{self.n_items:,} items, ratings {lo:g}..{hi:g})")
+                f"{self.n_items:,} items, ratings {lo:g}..{hi:g}{new})")
 
     def _repr_html_(self) -> str:
         lo, hi = self.rating_range
@@ -141,9 +196,8 @@ class Ratings:
                 f"{self.n_items:,} items, ratings {lo:g}..{hi:g}{head}</div>")
 
 
-def _lookup(codes: pd.Series, raw_ids) -> np.ndarray:
+def _lookup(index: pd.Index, raw_ids) -> np.ndarray:
     ids = as_id_array(raw_ids)
-    index = codes.index
     if ids.dtype.kind in "iuf" and index.dtype.kind in "iuf":
         return index.get_indexer(ids).astype(np.int64)
     # Object path: keeps 1 and "1" apart and big integers exact, whatever mix the caller passes.
@@ -168,9 +222,36 @@ def as_id_array(raw_ids) -> np.ndarray:
     return out
 
 
+def _extend(known: pd.Index, raw: pd.Index, codes: np.ndarray, label: str, name: str):
+    """`known` plus the ids of `raw` it lacks (sorted, after the known ones), and every row's code."""
+    missing = codes < 0
+    if not missing.any():
+        return known, codes, 0
+    new = pd.Index(pd.unique(raw[missing]))
+    try:
+        new = new.sort_values()
+    except TypeError:
+        pass
+    kinds = {_id_kind(known), _id_kind(new)} - {None}
+    if len(kinds) > 1:
+        raise DataError(f"{name} has {label} ids of another type than the vocabulary it is encoded in (e.g. "
+                        f"{_plain(new[0])!r} against {_plain(known[0])!r}): convert one of the two id columns "
+                        "first, e.g. frame[col] = frame[col].astype(str).")
+    ids = known.append(new) if len(known) else new
+    codes = codes.copy()
+    codes[missing] = len(known) + new.get_indexer(raw[missing])
+    return pd.Index(ids, name=known.name), codes, len(new)
+
+
+def _id_kind(index: pd.Index) -> str | None:
+    if not len(index):
+        return None
+    return "text" if isinstance(index[0], str) else "number"
+
+
 def load_ratings(source, user: str = "userId", item: str = "movieId", rating: str = "rating",
                  scale: tuple[float, float] | None = None, titles: pd.Series | None = None,
-                 name: str | None = None, duplicates: str = "mean") -> Ratings:
+                 name: str | None = None, duplicates: str = "mean", like: Ratings | None = None) -> Ratings:
     """Load ratings from a CSV path or a DataFrame and re-index ids to contiguous codes.
 
     Args:
@@ -183,6 +264,8 @@ def load_ratings(source, user: str = "userId", item: str = "movieId", rating: st
             average them into one rating), "last" / "first" (keep the last / first in file order),
             "keep" (keep them all), or "error". Every policy but "keep" and "error" warns
             (`DataWarning`) with the number of pairs affected.
+        like: code the ratings in the vocabulary of this `Ratings` (e.g. a test file in the training
+            set's), as `like.encode(...)` does: ids it does not know are kept, with new codes, and cold.
 
     Ids may be whole numbers (any size, negative too) or text, but not a mix of both in one column;
     whole-valued float ids (``10.0``) are read as integers. The README ("Bad input") lists every case.
@@ -193,6 +276,10 @@ def load_ratings(source, user: str = "userId", item: str = "movieId", rating: st
     Raises:
         DataError: naming the column, an example row and what was expected.
     """
+    if like is not None:
+        checks.instance("like", like, Ratings, "a cfnb Ratings (the set whose vocabulary to use)")
+        return like.encode(source, user=user, item=item, rating=rating, scale=scale if scale is not None else like.scale,
+                           titles=titles if titles is not None else like.titles, name=name, duplicates=duplicates)
     if duplicates not in DUPLICATE_POLICIES:
         raise DataError(f"duplicates must be one of {DUPLICATE_POLICIES}, got {duplicates!r}.")
     scale = _check_scale(scale)

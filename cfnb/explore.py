@@ -9,8 +9,11 @@ import numpy as np
 import pandas as pd
 
 from .data import ITEM, RATING, USER, Ratings
+from . import checks
 from .errors import CfnbError
-from .models import MOVIE_BIAS, MOVIE_FACTORS, MOVIE_IN, USER_IN
+from .predict import knowledge, predict_codes, warn_cold_user
+from .vocabulary import check
+from .models import MOVIE_BIAS, MOVIE_FACTORS
 
 
 def movie_stats(ratings: Ratings) -> pd.DataFrame:
@@ -52,6 +55,8 @@ def movie_bias(model: keras.Model, ratings: Ratings, n: int = 10, top: int = 100
     Raises:
         CfnbError: if the model has no movie bias (dot-product and NN models don't).
     """
+    _check(model, ratings)
+    n, top = checks.whole("n", n), checks.whole("top", top)
     weights = layer_weights(model, MOVIE_BIAS)
     if weights is None:
         kind = getattr(model, "cfnb_config", {}).get("kind", model.name)
@@ -76,6 +81,7 @@ def factor_pca(model: keras.Model, ratings: Ratings, top: int = 1000, k: int = 2
         `(table, explained)`: a DataFrame with `item`, `title`, `n` and `pc1`..`pc<k>` (most-rated
         first), and the fraction of variance each component explains.
     """
+    _check(model, ratings)
     weights = layer_weights(model, MOVIE_FACTORS)
     if weights is None:
         raise CfnbError("The model has no movie_factors embedding to project.")
@@ -158,25 +164,46 @@ def rated_highest(ratings: Ratings, user, n: int = 10) -> pd.DataFrame:
                          "rating": rows[RATING].to_numpy()})
 
 
-def recommend(model: keras.Model, ratings: Ratings, user, n: int = 10, batch_size: int = 8192) -> pd.DataFrame:
-    """Top-`n` movies for a user by predicted rating, excluding every movie they already rated.
+def recommend(model: keras.Model, ratings: Ratings, user, n: int = 10, batch_size: int = 8192,
+              clip: bool = True) -> pd.DataFrame:
+    """Top-`n` movies for a user by predicted rating, among the movies the model was trained on,
+    excluding every movie the user already rated.
 
     Args:
         model: a fitted cfnb model.
-        ratings: all the ratings (train and val), so that everything the user rated is excluded.
+        ratings: all the ratings (train and val) in the model's vocabulary, so that everything the user
+            rated is excluded.
         user: the raw user id (as in the original data).
-        n: how many recommendations.
+        n: how many recommendations (a whole number >= 1).
+        clip: clip the predicted ratings to the rating scale (default), as `cfnb.predict` does.
 
     Returns:
-        A DataFrame with `item`, `title`, `predicted`, highest prediction first.
+        A DataFrame with `item`, `title`, `predicted`, highest prediction first. For a user with no
+        training rating (cold), the predictions come from the cold-start fallback (the training mean
+        plus each movie's offset): the frame's `attrs["note"]` says so, and so does a `DataWarning`.
     """
+    n = checks.whole("n", n)
+    _check(model, ratings)
     code = user_code(ratings, user)
+    known = knowledge(model, ratings)
     rated = np.zeros(ratings.n_items, bool)
     rated[ratings.frame.loc[ratings.frame[USER] == code, ITEM].to_numpy()] = True
-    candidates = np.flatnonzero(~rated)
-    x = {USER_IN: np.full((len(candidates), 1), code, np.int32),
-         MOVIE_IN: candidates.astype(np.int32).reshape(-1, 1)}
-    pred = model.predict(x, batch_size=batch_size, verbose=0).reshape(-1) if len(candidates) else np.zeros(0)
-    best = np.argsort(-pred, kind="stable")[:max(int(n), 0)]
+    trained = known.known_items(np.arange(ratings.n_items))
+    candidates = np.flatnonzero(~rated & trained)
+    pred = predict_codes(model, known, np.full(len(candidates), code), candidates, batch_size, clip)
+    best = np.argsort(-pred, kind="stable")[:n]
     raw = ratings.item_ids.take(candidates[best])
-    return pd.DataFrame({"item": raw, "title": ratings.title(raw.to_numpy()), "predicted": pred[best]})
+    out = pd.DataFrame({"item": raw, "title": ratings.title(raw.to_numpy()), "predicted": pred[best]})
+    if not known.known_users([code])[0]:
+        out.attrs["note"] = warn_cold_user(_plain(ratings.user_ids[code]), repr(ratings.name))
+    return out
+
+
+def _check(model, ratings):
+    checks.instance("model", model, keras.Model, "a Keras model")
+    checks.instance("ratings", ratings, Ratings, "a cfnb Ratings")
+    check(model, ratings)
+
+
+def _plain(value):
+    return value.item() if isinstance(value, np.generic) else value

@@ -231,13 +231,16 @@ def check_hyperparameters(kind: str, hyperparameters: dict) -> dict:
     return {k: (v if v is None and k == "y_range" else HYPERPARAMETERS[k].check(k, v)) for k, v in hp.items()}
 
 
-def build_model(kind: str, n_users: int, n_items: int, seed: int | None = None, **hyperparameters) -> keras.Model:
+def build_model(kind: str, n_users, n_items: int | None = None, seed: int | None = None,
+                **hyperparameters) -> keras.Model:
     """Build a registered kind's collaborative-filtering graph.
 
     Args:
         kind: "dot" (dot product), "bias" (dot product plus user and movie biases), "nn"
             (concatenated embeddings into a small neural net), or any kind in `REGISTRY`.
-        n_users, n_items: number of user and movie codes (embedding rows), whole numbers >= 1.
+        n_users, n_items: number of user and movie codes (embedding rows), whole numbers >= 1; or
+            pass a `Ratings` as `n_users` alone: its sizes, and the model is bound to its id vocabulary
+            (otherwise the first `fit_stages` binds it to the training set's).
         seed: seeds the initial weights, so the same seed builds the same model.
         **hyperparameters: the kind's (see `REGISTRY[kind].defaults`): `n_factors` (50), `l2` (1e-4,
             on the factor embeddings), `bias_l2` (0, bias model), `hidden` (70), `dropout_in` (0.3),
@@ -252,6 +255,11 @@ def build_model(kind: str, n_users: int, n_items: int, seed: int | None = None, 
         ArgumentError: an unknown kind, or a size or hyperparameter out of range (named).
     """
     spec = kind_of(kind)
+    ratings = n_users if hasattr(n_users, "vocabulary") else None
+    if ratings is not None:
+        if n_items is not None:
+            raise ArgumentTypeError("build_model(kind, ratings) takes the sizes from the Ratings: pass no n_items.")
+        n_users, n_items = ratings.n_users, ratings.n_items
     n_users, n_items = checks.whole("n_users", n_users), checks.whole("n_items", n_items)
     seed = checks.seed("seed", seed)
     hp = check_hyperparameters(kind, hyperparameters)
@@ -261,6 +269,9 @@ def build_model(kind: str, n_users: int, n_items: int, seed: int | None = None, 
         x = ScaledSigmoid(*hp["y_range"], name=Y_RANGE)(x)
     model = keras.Model([g.user, g.movie], x, name=f"{kind}_model")
     model.cfnb_config = {"kind": kind, "n_users": n_users, "n_items": n_items, **hp}
+    if ratings is not None:
+        from .vocabulary import bind
+        bind(model, ratings)
     return model
 
 

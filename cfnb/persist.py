@@ -28,12 +28,14 @@ import numpy as np
 import pandas as pd
 
 from .data import ITEM, RATING, USER, Ratings
+from . import checks
 from .errors import CfnbError, ModelFileError
+from .vocabulary import TrainedOn, check, set_trained_on, summarize, table_sizes, trained_on
 from .models import MOVIE_FACTORS, USER_FACTORS, config_of
 
 FORMAT = "cfnb-model"
-VERSION = 1
-MANIFEST, KERAS, ARRAYS = "cfnb-model.json", "model.keras", "ratings.npz"
+VERSION = 2  # 2: adds "trained_on" (what the model was trained on) and trained_on.npz; 1 still loads
+MANIFEST, KERAS, ARRAYS, TRAINED = "cfnb-model.json", "model.keras", "ratings.npz", "trained_on.npz"
 
 
 class Loaded(NamedTuple):
@@ -56,11 +58,12 @@ def save(model: keras.Model, ratings: Ratings, path) -> Path:
     Returns:
         The path written.
     """
-    path = Path(path)
-    if not isinstance(ratings, Ratings):
-        raise CfnbError(f"save(model, ratings, path) needs the Ratings the model was trained on, got "
-                        f"{type(ratings).__name__}.")
+    checks.instance("model", model, keras.Model, "a Keras model")
+    checks.instance("ratings", ratings, Ratings, "the cfnb Ratings the model was trained on")
+    path = Path(checks.path("path", path))
+    check(model, ratings, "ratings")
     _check_sizes(model, ratings)
+    record = trained_on(model)
     manifest = {
         "format": FORMAT, "version": VERSION, "keras_version": keras.__version__,
         "config": _jsonable(config_of(model)),
@@ -68,6 +71,7 @@ def save(model: keras.Model, ratings: Ratings, path) -> Path:
                     "n": len(ratings), "users": _ids_to_json(ratings.user_ids, "user"),
                     "items": _ids_to_json(ratings.item_ids, "item"),
                     "titles": _titles_to_json(ratings.titles)},
+        "trained_on": record.to_json() if record is not None else None,
     }
     arrays = io.BytesIO()
     np.savez(arrays, user=ratings.frame[USER].to_numpy(np.int32), item=ratings.frame[ITEM].to_numpy(np.int32),
@@ -75,19 +79,27 @@ def save(model: keras.Model, ratings: Ratings, path) -> Path:
     folder = path.parent if str(path.parent) else Path(".")
     if not folder.is_dir():
         raise CfnbError(f"Cannot save to {path}: the folder {folder} does not exist.")
+    if path.is_dir():
+        raise CfnbError(f"Cannot save to {path}: it is a folder; give a file name, e.g. {path / 'model.cfnb'}.")
+    _remove_stale_temporaries(folder, path.name)
     tmp = None
     try:
         with tempfile.TemporaryDirectory(prefix="cfnb-save-") as work:
             keras_file = Path(work) / KERAS
             model.save(keras_file)
-            fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{path.name}.", suffix=".tmp")
+            fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{path.name}.{os.getpid()}.", suffix=".tmp")
             with os.fdopen(fd, "wb") as f:
                 with zipfile.ZipFile(f, "w", compression=zipfile.ZIP_DEFLATED) as z:
                     z.writestr(MANIFEST, json.dumps(manifest, ensure_ascii=False, indent=1))
                     z.write(keras_file, KERAS)
                     z.writestr(ARRAYS, arrays.getvalue())
+                    if record is not None:
+                        trained = io.BytesIO()
+                        np.savez(trained, **record.arrays())
+                        z.writestr(TRAINED, trained.getvalue())
                 f.flush()
                 os.fsync(f.fileno())
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; a saved model is an ordinary file
         os.replace(tmp, path)
         tmp = None
     except OSError as e:
@@ -108,7 +120,7 @@ def load(path) -> Loaded:
     Raises:
         ModelFileError: the file is missing, truncated, corrupted, or not a cfnb model file.
     """
-    path = Path(path)
+    path = Path(checks.path("path", path))
     if not path.is_file():
         raise ModelFileError(f"No cfnb model file at {path}.")
     try:
@@ -126,6 +138,10 @@ def load(path) -> Loaded:
             keras_bytes = z.read(KERAS)
             with np.load(io.BytesIO(z.read(ARRAYS)), allow_pickle=False) as npz:
                 arrays = {k: npz[k] for k in (USER, ITEM, RATING)}
+            trained_arrays = None
+            if manifest.get("trained_on") is not None:
+                with np.load(io.BytesIO(z.read(TRAINED)), allow_pickle=False) as npz:
+                    trained_arrays = {k: npz[k] for k in npz.files}
     except ModelFileError:
         raise
     except (zipfile.BadZipFile, zlib.error, EOFError, KeyError, ValueError, OSError) as e:
@@ -138,7 +154,43 @@ def load(path) -> Loaded:
         config["y_range"] = tuple(config["y_range"])
     model.cfnb_config = config
     _check_sizes(model, ratings, path)
+    if trained_arrays is not None:
+        try:
+            set_trained_on(model, TrainedOn.from_saved(manifest["trained_on"], trained_arrays))
+        except (KeyError, TypeError, ValueError):
+            raise ModelFileError(f"{path}: its record of the training data is malformed (corrupted file?).") from None
+    elif len(ratings):  # a version-1 file: the saved ratings were the training ratings
+        set_trained_on(model, summarize(ratings, table_sizes(model)))
     return Loaded(model, ratings)
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def _remove_stale_temporaries(folder: Path, name: str) -> None:
+    """Temporary files an earlier save of `name` left (a killed process): those of dead processes."""
+    for leftover in folder.glob(f".{name}.*.tmp"):
+        parts = leftover.name[len(name) + 2:].split(".")
+        pid = int(parts[0]) if parts and parts[0].isdigit() else None
+        if pid is None or pid == os.getpid() or _alive(pid):
+            continue
+        try:
+            leftover.unlink()
+        except OSError:
+            pass
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:
+        return True  # exists, owned by someone else
+    return True
 
 
 def _manifest(raw: bytes, path) -> dict:

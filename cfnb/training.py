@@ -7,14 +7,17 @@ import math
 import signal
 import threading
 import time
+import warnings
+import weakref
 from dataclasses import dataclass
 
 import keras
 import numpy as np
 import pandas as pd
 
-from .data import Ratings
-from .errors import CfnbError
+from . import checks, vocabulary
+from .data import ITEM, USER, DataWarning, Ratings
+from .errors import ArgumentTypeError, CfnbError
 
 LESSON_STAGES = ((1e-2, 4), (1e-3, 4))
 LESSON_NN_STAGES = ((1e-3, 4), (1e-4, 4))
@@ -210,7 +213,11 @@ def fit_stages(model: keras.Model, train: Ratings, val: Ratings | None = None, s
     Args:
         model: a Keras model with inputs `user_in` and `movie_in` (compiled with Adam and MSE if not
             compiled yet).
-        train, val: `Ratings` to fit on and to validate on after each epoch.
+        train, val: `Ratings` to fit on and to validate on after each epoch, in one id vocabulary (a
+            split of one set, or val coded with `train.encode(...)`). The model is bound to the
+            vocabulary of the first set it is trained on; a set coded in another is refused. Val
+            ratings of ids new to the vocabulary are left out of the per-epoch `val_rmse` (with a
+            warning); `cfnb.evaluate` scores them with the cold-start fallback.
         stages: `(learning rate, epochs)` pairs, run in order; the rate is set on the optimizer so
             that it really takes effect.
         batch_size: ratings per gradient step.
@@ -228,6 +235,10 @@ def fit_stages(model: keras.Model, train: Ratings, val: Ratings | None = None, s
         strategy: a `tf.distribute.Strategy` to train under (build the model inside its `scope()`);
             training then goes through Keras's `model.fit`.
 
+    After the fit, the model records what it was trained on (`cfnb.trained_on(model)`: the users and
+    movies with training ratings, the mean, the scale), which `predict`, `recommend` and `evaluate`
+    use for cold ids.
+
     Returns:
         A `StagedHistory`, with `interrupted = True` if the fit was stopped; pass it as `history=` to
         continue. `stop`, and a first Ctrl-C, end the current epoch early after the current batch,
@@ -236,16 +247,84 @@ def fit_stages(model: keras.Model, train: Ratings, val: Ratings | None = None, s
         and optimizer state from the end of the last epoch in the history.
     """
     stages = parse_stages(stages)
-    if int(batch_size) < 1:
-        raise CfnbError(f"batch_size must be a positive whole number, got {batch_size!r}.")
+    batch_size = checks.whole("batch_size", batch_size)
+    train, val = _check_fit_arguments(model, train, val, callbacks, history, stop, progress)
+    seed = checks.seed("seed", seed)
+    checks.one_of("engine", engine, ("auto", "fast", "keras"))
+    checks.one_of("update", update, ("exact", "lazy"))
+    with _fitting(model):
+        return _fit_stages(model, train, val, stages, batch_size, progress, callbacks, history, stop, seed,
+                           engine, update, strategy)
+
+
+def _check_fit_arguments(model, train, val, callbacks, history, stop, progress):
+    """Every argument of `fit_stages` that is not a number, checked before anything changes."""
+    checks.instance("model", model, keras.Model, "a Keras model (e.g. from cfnb.build_model)")
+    hint = (" Load a DataFrame with cfnb.load_ratings(frame) (and code a second set in the first one's "
+            "vocabulary with train.encode(frame)).")
+    checks.instance("train", train, Ratings, "a cfnb Ratings", hint)
+    if val is not None:
+        checks.instance("val", val, Ratings, "a cfnb Ratings or None", hint)
     if len(train) == 0:
         raise CfnbError("The training set is empty: nothing to fit.")
-    if engine not in ("auto", "fast", "keras"):
-        raise CfnbError(f"engine must be 'auto', 'fast' or 'keras', got {engine!r}.")
-    if update not in ("exact", "lazy"):
-        raise CfnbError(f"update must be 'exact' or 'lazy', got {update!r}.")
+    for k, callback in enumerate(callbacks if isinstance(callbacks, (list, tuple)) else [callbacks]):
+        checks.instance(f"callbacks[{k}]", callback, keras.callbacks.Callback,
+                        "a keras.callbacks.Callback (e.g. keras.callbacks.LambdaCallback(on_epoch_end=...))")
+    if history is not None:
+        checks.instance("history", history, StagedHistory, "a StagedHistory from an earlier fit_stages call")
+    if stop is not None and not callable(getattr(stop, "is_set", None)):
+        raise ArgumentTypeError(f"stop must be a threading.Event (or None), got {type(stop).__name__}.")
+    if progress not in (None, False):
+        checks.one_of("progress", progress, ("auto", "notebook", "terminal", False))
+    vocabulary.check(model, train, "train")
+    vocabulary.check_codes_fit(model, train, "train")
+    if vocabulary.bound(model) is None:
+        vocabulary.bind(model, train)
+    if val is not None:
+        vocabulary.check(model, val, "val")
+        val = _within_tables(model, val)
+    return train, val
+
+
+def _within_tables(model, val: Ratings) -> Ratings:
+    """`val` without the ratings whose user or movie has no embedding row (new ids), with a warning."""
+    rows = vocabulary.table_sizes(model)
+    if rows[0] is None or rows[1] is None:
+        return val
+    f = val.frame
+    inside = (f[USER].to_numpy() < rows[0]) & (f[ITEM].to_numpy() < rows[1])
+    if inside.all():
+        return val
+    warnings.warn(f"val ({val.name!r}) has {int((~inside).sum()):,} ratings of users or movies new to the model's "
+                  "vocabulary: the per-epoch val_rmse leaves them out; cfnb.evaluate(model, val) includes them, "
+                  "predicted with the cold-start fallback.", DataWarning, stacklevel=4)
+    return val.with_frame(f[inside])
+
+
+_FITTING: weakref.WeakSet = weakref.WeakSet()
+_FITTING_LOCK = threading.Lock()
+
+
+@contextlib.contextmanager
+def _fitting(model):
+    """Refuse a second fit of one model while a first runs (another thread, e.g. a widget's fit)."""
+    with _FITTING_LOCK:
+        if model in _FITTING:
+            raise CfnbError(f"The model {model.name!r} is already being fitted (by another fit_stages call, e.g. a "
+                            "widget's background fit): wait for it to end or stop it first.")
+        _FITTING.add(model)
+    try:
+        yield
+    finally:
+        with _FITTING_LOCK:
+            _FITTING.discard(model)
+
+
+def _fit_stages(model, train, val, stages, batch_size, progress, callbacks, history, stop, seed, engine, update,
+                strategy):
     history = history if history is not None else StagedHistory()
     history.interrupted = False
+    first_row = len(history.rows)
     checkpoint = bar = runner = None
     try:  # from here on, Ctrl-C anywhere returns the history instead of escaping
         if seed is not None:
@@ -255,11 +334,11 @@ def fit_stages(model: keras.Model, train: Ratings, val: Ratings | None = None, s
                 compile_model(model, stages[0].lr)
             if not model.optimizer.built:  # so the checkpoint below holds the optimizer's slots too
                 model.optimizer.build(model.trainable_variables)
-        runner = _runner(model, engine, update, strategy, int(batch_size), seed)
+        runner = _runner(model, engine, update, strategy, batch_size, seed)
         checkpoint = _Checkpoint(model, history)
         first_stage = (history.rows[-1]["stage"] if history.rows else 0) + 1
         history.stages.extend(stages)
-        steps = math.ceil(len(train) / int(batch_size))
+        steps = math.ceil(len(train) / batch_size)
         from .progress import make_progress
         bar = make_progress(progress, history, total_epochs=sum(s.epochs for s in stages), steps_per_epoch=steps)
         extra = [bar] if bar is not None else []
@@ -285,6 +364,8 @@ def fit_stages(model: keras.Model, train: Ratings, val: Ratings | None = None, s
         if bar is not None:
             bar.close()
         getattr(runner, "release", lambda: None)()  # the fast engine's copy of the training data
+        if len(history.rows) > first_row:
+            vocabulary.record_training(model, train)
     return history
 
 

@@ -91,8 +91,10 @@ def test_crash_mid_save_leaves_the_old_file_intact(fitted, saved, tmp_path, monk
 def test_save_refuses_mismatched_ratings(fitted, tmp_path):
     model, _ = fitted
     other = cfnb.synthetic(n_users=10, n_items=12, n_ratings=50)
-    with pytest.raises(cfnb.CfnbError, match="embedding rows"):
+    with pytest.raises(cfnb.VocabularyError, match="another id vocabulary"):
         cfnb.save(model, other, tmp_path / "m.cfnb")
+    with pytest.raises(cfnb.CfnbError, match="embedding rows"):  # an unfitted model's sizes are still checked
+        cfnb.save(cfnb.build_model("dot", 11, 12, n_factors=2), other, tmp_path / "m.cfnb")
     with pytest.raises(cfnb.CfnbError, match="folder .* does not exist"):
         cfnb.save(cfnb.build_model("dot", 10, 12, n_factors=2), other, tmp_path / "no" / "m.cfnb")
     assert not (tmp_path / "m.cfnb").exists()
