@@ -17,7 +17,7 @@ import pandas as pd
 
 from . import checks, vocabulary
 from .data import ITEM, USER, DataWarning, Ratings
-from .errors import ArgumentTypeError, CfnbError
+from .errors import ArgumentError, ArgumentTypeError, CfnbError
 
 LESSON_STAGES = ((1e-2, 4), (1e-3, 4))
 LESSON_NN_STAGES = ((1e-3, 4), (1e-4, 4))
@@ -42,15 +42,15 @@ class Stage:
             try:
                 lr, epochs = value
             except (TypeError, ValueError):
-                raise CfnbError(f"A stage must be (learning rate, epochs), got {value!r}.") from None
+                raise ArgumentError(f"A stage must be (learning rate, epochs), got {value!r}.") from None
         try:
             lr, epochs_f = float(lr), float(epochs)
         except (TypeError, ValueError):
-            raise CfnbError(f"A stage must be (learning rate, epochs) numbers, got {value!r}.") from None
+            raise ArgumentError(f"A stage must be (learning rate, epochs) numbers, got {value!r}.") from None
         if not (math.isfinite(lr) and lr > 0):
-            raise CfnbError(f"Stage learning rate must be a positive number, got {lr!r} in {value!r}.")
+            raise ArgumentError(f"Stage learning rate must be a positive number, got {lr!r} in {value!r}.")
         if epochs_f != int(epochs_f) or epochs_f < 1:
-            raise CfnbError(f"Stage epochs must be a whole number of at least 1, got {epochs!r} in {value!r}.")
+            raise ArgumentError(f"Stage epochs must be a whole number of at least 1, got {epochs!r} in {value!r}.")
         return cls(lr, int(epochs_f))
 
 
@@ -58,7 +58,7 @@ def parse_stages(stages) -> list[Stage]:
     """Validate a list of stages; an empty list is an error."""
     stages = [Stage.of(s) for s in (stages or [])]
     if not stages:
-        raise CfnbError("No stages to fit: give at least one (learning rate, epochs) stage.")
+        raise ArgumentError("No stages to fit: give at least one (learning rate, epochs) stage.")
     return stages
 
 
