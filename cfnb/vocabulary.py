@@ -168,7 +168,7 @@ def bind(model, ratings) -> None:
 
 def bound(model) -> tuple[str, int, int, str] | None:
     """`(fingerprint, n_users, n_items, name)` of the vocabulary `model` is bound to, or None."""
-    trained = _TRAINED.get(model)
+    trained = _TRAINED.get(model)  # a TrainedOn or a _Pending: both know the vocabulary
     if trained is not None and model not in _BOUND:
         return (trained.fingerprint, trained.n_users, trained.n_items, "the data it was trained on")
     return _BOUND.get(model)
@@ -176,7 +176,11 @@ def bound(model) -> tuple[str, int, int, str] | None:
 
 def trained_on(model) -> TrainedOn | None:
     """What `model` was trained on (recorded by `cfnb.fit_stages`, kept by `save`/`load`), or None."""
-    return _TRAINED.get(model)
+    record = _TRAINED.get(model)
+    if isinstance(record, _Pending):
+        record = record.summarize()
+        _TRAINED[model] = record
+    return record
 
 
 def set_trained_on(model, record: TrainedOn | None) -> None:
@@ -252,16 +256,37 @@ def check_codes_fit(model, ratings, what: str = "ratings") -> None:
                 f"with cfnb.evaluate, which predicts them with the cold-start fallback.")
 
 
-def record_training(model, train) -> TrainedOn:
-    """Record (or add to) what `model` was trained on: `fit_stages` calls it after fitting on `train`."""
+def record_training(model, train) -> None:
+    """Record (or add to) what `model` was trained on: `fit_stages` calls it after fitting on `train`.
+
+    The summary takes a pass or two over the data (the biases-only fit), so it is made on first use
+    (`trained_on(model)`), not at the end of every fit; until then the record holds on to `train`.
+    """
     old = _TRAINED.get(model)
-    record = summarize(train, table_sizes(model))
-    if old is not None:
-        if record.sets[0] in old.sets:
-            return old
-        record = old.merged(record)
-    set_trained_on(model, record)
-    return record
+    data_print = _data_fingerprint(train)
+    if old is not None and data_print in old.sets:
+        return
+    _TRAINED[model] = _Pending(train, table_sizes(model), old, data_print)
+    _BOUND[model] = (_TRAINED[model].fingerprint, _TRAINED[model].n_users, _TRAINED[model].n_items,
+                     "the data it was trained on")
+
+
+class _Pending:
+    """A training record not summarized yet: the vocabulary and data fingerprints, and the data."""
+
+    def __init__(self, train, rows, old, data_print):
+        self.train, self.rows, self.old = train, rows, old
+        sizes = tuple(n if r is None else min(n, int(r)) for n, r in zip(train.vocabulary.sizes, rows))
+        self.fingerprint = train.vocabulary.fingerprint(*sizes)
+        self.n_users, self.n_items = sizes
+        self.sets = [*(old.sets if old is not None else []), data_print]
+
+    def summarize(self) -> TrainedOn:
+        record = summarize(self.train, self.rows)
+        if self.old is None:
+            return record
+        old = self.old.summarize() if isinstance(self.old, _Pending) else self.old
+        return old.merged(record)
 
 
 def summarize(train, rows=(None, None)) -> TrainedOn:
@@ -287,11 +312,13 @@ def summarize(train, rows=(None, None)) -> TrainedOn:
 
 
 def _data_fingerprint(ratings) -> str:
+    """Tells training sets apart (a fit resumed on the same set counts it once): sizes, sums, a sample."""
     f = ratings.frame
-    h = hashlib.sha256()
+    h = hashlib.sha256(ratings.vocabulary.fingerprint().encode())
     for column in (USER, ITEM, RATING):
-        h.update(np.ascontiguousarray(f[column].to_numpy()).tobytes())
-    h.update(ratings.vocabulary.fingerprint().encode())
+        values = f[column].to_numpy()
+        h.update(repr((len(values), float(np.sum(values, dtype=np.float64)))).encode())
+        h.update(np.ascontiguousarray(values[::max(len(values) // 4096, 1)]).tobytes())
     return h.hexdigest()[:16]
 
 

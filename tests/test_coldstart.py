@@ -145,3 +145,15 @@ def test_ratings_that_do_not_fit_an_unfitted_model_are_named(small):
         cfnb.evaluate(model, small)
     with pytest.raises(cfnb.CfnbError, match="embedding rows for 5"):
         cfnb.predict(model, small, small.user_ids[-1], small.item_ids[-1])
+
+
+def test_fitting_again_on_the_same_set_counts_it_once_and_another_set_adds(small, cold_split):
+    train, val = cold_split
+    model = fitted("dot", small, train, val)
+    cfnb.fit_stages(model, train, val, stages=[(1e-3, 1)], progress=False, seed=1)  # resume on the same set
+    assert cfnb.trained_on(model).n == len(train)
+    extra = val.with_frame(val.frame.iloc[:40], "extra")
+    cfnb.fit_stages(model, extra, stages=[(1e-3, 1)], progress=False, seed=1)
+    record = cfnb.trained_on(model)
+    assert record.n == len(train) + 40
+    assert record.mean == pytest.approx(float(np.concatenate([train.y, extra.y]).astype(np.float64).mean()))
