@@ -2,21 +2,22 @@
 
 from __future__ import annotations
 
-import csv
 import os
 import warnings
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from . import checks
+from . import checks, delimited
 from .errors import ArgumentTypeError, DataError
 from .vocabulary import Vocabulary
 
-USER, ITEM, RATING = "user", "item", "rating"
+USER, ITEM, RATING, TIMESTAMP = "user", "item", "rating", "timestamp"
 DUPLICATE_POLICIES = ("mean", "last", "first", "keep", "error")
+USUAL_NAMES = ("userId", "movieId", "rating")  # MovieLens's, load_ratings's defaults
 
 
 class DataWarning(UserWarning):
@@ -28,7 +29,9 @@ class Ratings:
     """Ratings with ids re-indexed to codes 0..n-1, keeping both directions of the mapping.
 
     Attributes:
-        frame: DataFrame with int32 columns `user`, `item` (codes) and float32 `rating`.
+        frame: DataFrame with int32 columns `user`, `item` (codes) and float32 `rating`, and int64
+            `timestamp` (seconds since 1970) where the source had one; `split`, `with_frame`,
+            `encode`, `to_frame` and `cfnb.save` / `cfnb.load` keep it.
         user_ids: raw user id of each user code (`user_ids[code] -> raw id`).
         item_ids: raw item id of each item code.
         titles: optional item titles indexed by raw item id.
@@ -172,12 +175,14 @@ class Ratings:
         return [str(self.titles.get(i, i)) for i in ids]
 
     def to_frame(self) -> pd.DataFrame:
-        """Ratings with raw ids (and titles, if known): `user`, `item`, `rating`[, `title`]."""
+        """Ratings with raw ids (and titles, if known): `user`, `item`, `rating`[, `timestamp`][, `title`]."""
         out = pd.DataFrame({
             USER: self.user_ids.take(self.frame[USER].to_numpy()),
             ITEM: self.item_ids.take(self.frame[ITEM].to_numpy()),
             RATING: self.frame[RATING].to_numpy(),
         })
+        if TIMESTAMP in self.frame:
+            out[TIMESTAMP] = self.frame[TIMESTAMP].to_numpy()
         if self.titles is not None:
             out["title"] = self.title(out[ITEM].to_numpy())
         return out
@@ -250,15 +255,19 @@ def _id_kind(index: pd.Index) -> str | None:
 
 
 def load_ratings(source, user: str = "userId", item: str = "movieId", rating: str = "rating",
-                 scale: tuple[float, float] | None = None, titles: pd.Series | None = None,
-                 name: str | None = None, duplicates: str = "mean", like: Ratings | None = None) -> Ratings:
-    """Load ratings from a CSV path or a DataFrame and re-index ids to contiguous codes.
+                 scale: tuple[float, float] | None = None, titles=None,
+                 name: str | None = None, duplicates: str = "mean", like: Ratings | None = None, *,
+                 sep: str | None = None, header="infer", names=None, encoding: str | None = None,
+                 timestamp: str | None = TIMESTAMP) -> Ratings:
+    """Load ratings from a delimited text file or a DataFrame and re-index ids to contiguous codes.
 
     Args:
-        source: path of a CSV file, or a pandas DataFrame.
+        source: path of a text file of ratings (CSV, tab-, `::`-, `|`- or `;`-separated), or a
+            pandas DataFrame.
         user, item, rating: names of the user id, item id and rating columns.
         scale: declared rating scale `(low, high)`; ratings outside it are an error.
-        titles: optional item titles indexed by raw item id.
+        titles: optional item titles: a Series indexed by raw item id, or a movies DataFrame with the
+            item id column (named like `item`) and a `title` column (e.g. MovieLens's movies.csv).
         name: a short name shown in reprs and tables.
         duplicates: what to do with several ratings of the same (user, item) pair: "mean" (default:
             average them into one rating), "last" / "first" (keep the last / first in file order),
@@ -266,9 +275,22 @@ def load_ratings(source, user: str = "userId", item: str = "movieId", rating: st
             (`DataWarning`) with the number of pairs affected.
         like: code the ratings in the vocabulary of this `Ratings` (e.g. a test file in the training
             set's), as `like.encode(...)` does: ids it does not know are kept, with new codes, and cold.
+        sep: the file's separator (taken literally, `::` too); None detects `,`, tab, `::`, `|` or `;`
+            where exactly one of them separates every line of the file's start.
+        header: "infer" (default: the first row names the columns, unless `names` are given; a first
+            row of numbers is refused as data, never used as names), 0 (the first row names the columns
+            and `names` replace them) or None (the file has no header row).
+        names: column names for a file without a header row, e.g. `["userId", "movieId", "rating",
+            "timestamp"]`; with `header=None` and no `names`, the columns are `user`, `item`, `rating`
+            and `timestamp`, in that order.
+        encoding: the file's text encoding; None reads UTF-8, or Latin-1 for a text file that is not
+            UTF-8 (a `DataWarning` says so where that changes text ids).
+        timestamp: the column of rating times (whole seconds since 1970, or datetimes in a frame),
+            kept as int64 `frame["timestamp"]` where the source has it; None leaves it out.
 
     Ids may be whole numbers (any size, negative too) or text, but not a mix of both in one column;
-    whole-valued float ids (``10.0``) are read as integers. The README ("Bad input") lists every case.
+    whole-valued float ids (``10.0``) are read as integers; spaces around text ids are stripped (with
+    a `DataWarning`). The README ("Bad input") lists every case.
 
     Returns:
         A `Ratings` object.
@@ -279,20 +301,22 @@ def load_ratings(source, user: str = "userId", item: str = "movieId", rating: st
     if like is not None:
         checks.instance("like", like, Ratings, "a cfnb Ratings (the set whose vocabulary to use)")
         return like.encode(source, user=user, item=item, rating=rating, scale=scale if scale is not None else like.scale,
-                           titles=titles if titles is not None else like.titles, name=name, duplicates=duplicates)
+                           titles=titles if titles is not None else like.titles, name=name, duplicates=duplicates,
+                           sep=sep, header=header, names=names, encoding=encoding, timestamp=timestamp)
     if duplicates not in DUPLICATE_POLICIES:
         raise DataError(f"duplicates must be one of {DUPLICATE_POLICIES}, got {duplicates!r}.")
     scale = _check_scale(scale)
-    frame, name = _read(source, name)
-    if len(frame.columns) == 0:
-        raise DataError(f"{name} is empty (no columns, no rows): expected columns {user!r}, {item!r} "
-                        f"and {rating!r} with one rating per row.")
-    _require_columns(frame, (user, item, rating), name, from_file=not isinstance(source, pd.DataFrame))
-    if len(frame) == 0:
-        raise DataError(f"{name} has the columns but no rating rows (header only?): expected at least one row.")
-    values = _numeric_ratings(frame, rating, name)
+    if timestamp is not None:
+        checks.instance("timestamp", timestamp, str, "the name of the timestamp column, or None")
+    delimited.check_options(sep, header, names, encoding)
+    if timestamp in (user, item, rating):
+        raise DataError(f"The timestamp column must not be the user, item or rating column, got {timestamp!r}.")
+    frame, name, table = _read(source, name, sep=sep, header=header, names=names, encoding=encoding)
+    _check_columns(frame, (user, item, rating), timestamp, name, source, table, header, names)
+    values = _numeric_ratings(frame, rating, name, header_hint=table is not None and header is None)
     users = _ids(frame, user, name)
     items = _ids(frame, item, name)
+    times = _timestamps(frame, timestamp, name)
     if scale is not None:
         lo, hi = scale
         bad = (values < lo) | (values > hi)
@@ -304,14 +328,41 @@ def load_ratings(source, user: str = "userId", item: str = "movieId", rating: st
     item_codes, item_ids = pd.factorize(items, sort=True)
     coded = pd.DataFrame({USER: user_codes.astype(np.int32), ITEM: item_codes.astype(np.int32),
                           RATING: values.astype(np.float32)})
+    if times is not None:
+        coded[TIMESTAMP] = times
     coded = _deduplicate(coded, duplicates, frame, (user, item), name)
     for label, n, col in (("user", len(user_ids), user), ("item", len(item_ids), item)):
         if n == 1:
-            warnings.warn(f"{name} has a single {label} (column {col!r}, id {_first(user_ids if label == 'user' else item_ids)!r}): "
+            warnings.warn(f"{name} has a single {label} (column {col!r}, id {_plain(_first(user_ids if label == 'user' else item_ids))!r}): "
                           f"a model can still be fitted, but it cannot learn how {label}s differ.",
                           DataWarning, stacklevel=2)
-    return Ratings(coded, pd.Index(user_ids, name=user), pd.Index(item_ids, name=item), titles,
-                   scale, name)
+    if table is not None and table.encoding == "latin-1" and encoding is None:
+        _warn_latin1(name, [col for col, ids in ((user, user_ids), (item, item_ids)) if ids.dtype.kind not in "iuf"])
+    return Ratings(coded, pd.Index(user_ids, name=user), pd.Index(item_ids, name=item),
+                   as_titles(titles, item, name), scale, name)
+
+
+def _check_columns(frame, columns, timestamp, name, source, table, header, names):
+    """The rating columns are there (named in the usual order for a headerless file), with rows."""
+    if table is not None and header is None and names is None:  # the usual order: user, item, rating, time
+        usual = [*columns, timestamp or TIMESTAMP]
+        frame.columns = [*usual, *(f"column{k + 1}" for k in range(4, len(frame.columns)))][:len(frame.columns)]
+    if len(frame.columns) == 0:
+        raise DataError(f"{name} is empty (no columns, no rows): expected columns {columns[0]!r}, {columns[1]!r} "
+                        f"and {columns[2]!r} with one rating per row.")
+    if table is not None and header == "infer" and names is None:
+        _refuse_data_as_header(frame, columns, name, source, table)
+    _require_columns(frame, columns, name, table)
+    if len(frame) == 0:
+        raise DataError(f"{name} has the columns but no rating rows (header only?): expected at least one row.")
+
+
+def _warn_latin1(name, text_columns):
+    """Say that a file was read as Latin-1, where that decides how its text ids read."""
+    if text_columns:
+        warnings.warn(f"{name} is not UTF-8, so it was read as Latin-1 (ISO-8859-1), and its text ids (column "
+                      f"{text_columns[0]!r}) read as in that encoding. If the file has another encoding, pass it, "
+                      "e.g. encoding='cp1252'.", DataWarning, stacklevel=3)
 
 
 def _first(index):
@@ -348,7 +399,7 @@ def _ids(frame, col, name) -> pd.Series:
                     pass
         return ids
     if kind == "string":
-        return ids
+        return _stripped(ids, col, name, frame)
     if kind in ("floating", "mixed-integer-float", "decimal"):
         numbers = pd.to_numeric(ids, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
         whole = np.isfinite(numbers) & (numbers == np.round(numbers)) & (np.abs(numbers) < 2.0 ** 53)
@@ -380,18 +431,25 @@ def _deduplicate(coded, policy, frame, columns, name):
             f"{columns[0]!r}, {columns[1]!r}); first at row {row}: {_row(frame, row)}")
     if policy == "error":
         raise DataError(f"{what}. Expected one rating per pair; pass duplicates='mean', 'last', 'first' or 'keep'.")
-    if policy == "mean":
-        out = coded.groupby([USER, ITEM], sort=False, as_index=False)[RATING].mean()
+    if policy == "mean":  # the mean rating, at the time of the latest
+        how = {RATING: "mean", **({TIMESTAMP: "max"} if TIMESTAMP in coded else {})}
+        out = coded.groupby([USER, ITEM], sort=False, as_index=False).agg(how)
     else:
         out = coded.drop_duplicates([USER, ITEM], keep=policy)
     warnings.warn(f"{what}. Kept one rating per pair (duplicates={policy!r}: "
                   f"{'their mean' if policy == 'mean' else 'the ' + policy + ' one'}).", DataWarning, stacklevel=3)
-    return out.astype({USER: np.int32, ITEM: np.int32, RATING: np.float32}).reset_index(drop=True)
+    types = {USER: np.int32, ITEM: np.int32, RATING: np.float32, TIMESTAMP: np.int64}
+    return out.astype({c: t for c, t in types.items() if c in out}).reset_index(drop=True)
 
 
-def _read(source, name):
+def _read(source, name, **options):
+    """The source as a DataFrame, its name, and how a file was read (`delimited.Table`; None for a frame)."""
     if isinstance(source, pd.DataFrame):
-        return source, name or "the ratings frame"
+        given = [k for k, v in options.items() if v != delimited.DEFAULTS[k]]
+        if given:
+            raise ArgumentTypeError(f"{given[0]}= is for reading a file, but the ratings are a DataFrame: name "
+                                    "its columns with user=, item=, rating= instead.")
+        return source, name or "the ratings frame", None
     if not isinstance(source, (str, os.PathLike)):
         raise DataError(f"Expected a CSV path or a pandas DataFrame of ratings, got {type(source).__name__}.")
     path = Path(source)
@@ -400,24 +458,36 @@ def _read(source, name):
         raise DataError(f"No ratings file at {path}: expected a CSV file with a header row.")
     if path.stat().st_size == 0:
         raise DataError(f"{path} is empty: expected a CSV file with a header row and ratings.")
-    try:
-        return pd.read_csv(path, low_memory=False), name
-    except UnicodeDecodeError as e:
-        raise DataError(f"{path} is not a text CSV file (byte {e.start} is not UTF-8): expected ratings as CSV.") from None
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, csv.Error) as e:
-        raise DataError(f"{path} could not be read as CSV ({str(e).strip()}): expected comma-separated "
-                        "ratings with a header row.") from None
-    except (OSError, ValueError) as e:
-        raise DataError(f"{path} could not be read as CSV ({type(e).__name__}: {str(e).strip()[:200]}): "
-                        "expected comma-separated ratings with a header row.") from None
+    table = delimited.read_delimited(path, **options)
+    return table.frame, name, table
 
 
-def _require_columns(frame, columns, name, from_file=False):
+def _refuse_data_as_header(frame, columns, name, path, table):
+    """A first row of numbers is data, not column names: refuse it, saying how to read the file."""
+    header = [str(c) for c in frame.columns]
+    chosen = [c for c in columns if c in header and delimited.looks_like_number(c)]
+    if not (chosen or all(delimited.looks_like_number(c) for c in header)):
+        return
+    with open(path, encoding=table.encoding, errors="replace") as f:
+        first = f.readline().strip()
+    usual = [c if not delimited.looks_like_number(c) else default for c, default in zip(columns, USUAL_NAMES)]
+    names = [*usual, TIMESTAMP, *(f"column{k + 1}" for k in range(4, len(header)))][:max(len(header), 3)]
+    raise DataError(f"{name} has no header row: its first row ({first[:120]!r}) is a rating, which would be read "
+                    "as column names and lost. Read it as a file without a header row: "
+                    f"load_ratings({str(path)!r}, sep={table.sep!r}, header=None, names={names!r}).")
+
+
+def _require_columns(frame, columns, name, table=None):
     missing = [c for c in columns if c not in frame.columns]
     if missing:
         present = list(map(str, frame.columns))
-        hint = (" Is it a comma-separated file with a header row?" if from_file and len(present) < len(columns)
-                else "")
+        hint = ""
+        if table is not None and any(delimited.looks_like_number(c) for c in present):
+            hint = (" Its first row looks like data: if the file has no header row, pass header=None, "
+                    f"names=[...] (e.g. names={[*columns, TIMESTAMP][:max(len(present), 3)]!r}).")
+        elif table is not None and len(present) < len(columns):
+            hint = (f" Is it a {delimited.sep_name(table.sep)}-separated file with a header row? If not, pass "
+                    "sep=... (e.g. sep='\\t'), or header=None, names=[...] for a file without a header row.")
         raise DataError(f"{name} has no column {missing[0]!r} (columns present: {present[:20]}).{hint} "
                         f"Pass the right names, e.g. load_ratings(..., user=..., item=..., rating=...).")
     if len(set(columns)) < len(columns):
@@ -427,7 +497,97 @@ def _require_columns(frame, columns, name, from_file=False):
             raise DataError(f"{name} has {int((frame.columns == c).sum())} columns named {c!r}: expected one.")
 
 
-def _numeric_ratings(frame, rating, name) -> np.ndarray:
+def _stripped(ids, col, name, frame) -> pd.Series:
+    """Text ids without surrounding spaces ("ann " is "ann"), with a warning if any had them."""
+    stripped = ids.str.strip()
+    changed = (stripped != ids).to_numpy(dtype=bool)
+    if changed.any():
+        row = int(np.flatnonzero(changed)[0])
+        warnings.warn(f"Column {col!r} of {name} has {int(changed.sum()):,} text ids with spaces around them; first "
+                      f"at row {row}: {_row(frame, row)}. The spaces were removed, so that 'ann ' and 'ann' are "
+                      "one id.", DataWarning, stacklevel=4)
+    blank = (stripped == "").to_numpy(dtype=bool)
+    if blank.any():
+        row = int(np.flatnonzero(blank)[0])
+        raise DataError(f"Column {col!r} of {name} has {int(blank.sum()):,} blank ids; first at row {row}: "
+                        f"{_row(frame, row)}. Every rating needs a {col}.")
+    return stripped
+
+
+def _timestamps(frame, col, name) -> np.ndarray | None:
+    """The timestamp column as int64 seconds since 1970, or None where there is none."""
+    if col is None or col not in frame.columns:
+        if col is not None and col != TIMESTAMP:
+            raise DataError(f"{name} has no column {col!r} (columns present: {list(map(str, frame.columns))[:20]}): "
+                            "pass the name of its timestamp column, or timestamp=None.")
+        return None
+    column = frame[col]
+    if isinstance(column, pd.DataFrame):
+        raise DataError(f"{name} has {column.shape[1]} columns named {col!r}: expected one.")
+    if pd.api.types.is_datetime64_any_dtype(column):
+        missing = column.isna().to_numpy()
+        seconds = np.zeros(len(column), dtype=np.int64)
+        if not missing.all():
+            seconds[~missing] = ((column[~missing].dt.tz_localize(None) if column.dt.tz is not None else
+                                  column[~missing]) - pd.Timestamp(0)) // pd.Timedelta(seconds=1)
+        bad = missing
+    elif pd.api.types.is_integer_dtype(column) and not column.isna().any():
+        return column.to_numpy(dtype=np.int64)
+    else:
+        numbers = pd.to_numeric(column, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
+        if pd.api.types.is_bool_dtype(column):
+            numbers[:] = np.nan
+        with np.errstate(invalid="ignore"):
+            bad = ~(np.isfinite(numbers) & (numbers == np.round(numbers)) & (np.abs(numbers) < 2.0 ** 62))
+        seconds = np.where(bad, 0, numbers).astype(np.int64)
+    if bad.any():
+        row = int(np.flatnonzero(bad)[0])
+        raise DataError(f"Column {col!r} of {name} has {int(bad.sum()):,} timestamps that are missing or not whole "
+                        f"numbers; first at row {row}: {_row(frame, row)}. Expected whole seconds since 1970 in every "
+                        "row, or pass timestamp=None to leave the column out.")
+    return seconds
+
+
+def as_titles(titles, item: str = "movieId", name: str = "the ratings") -> pd.Series | None:
+    """Item titles as a Series of text indexed by raw item id, from a Series, a dict or a movies DataFrame.
+
+    Args:
+        titles: None; a Series of titles indexed by item id; a dict `{item id: title}`; or a DataFrame
+            with a `title` column and the item ids in a column (or the index) named `item`.
+        item: the name of the item id column.
+        name: the ratings' name, for messages.
+    """
+    if titles is None:
+        return None
+    if isinstance(titles, pd.DataFrame):
+        ids = (titles[item] if item in titles.columns else
+               titles.index.to_series() if titles.index.name == item else None)
+        if ids is None or "title" not in titles.columns or isinstance(ids, pd.DataFrame):
+            raise DataError(f"titles for {name} is a DataFrame with columns {list(map(str, titles.columns))[:20]}: "
+                            f"expected a movies table with the item id column {item!r} and a 'title' column "
+                            "(e.g. MovieLens's movies.csv), or a Series of titles indexed by item id.")
+        titles = pd.Series(titles["title"].to_numpy(), index=ids.to_numpy())
+    elif isinstance(titles, Mapping):
+        titles = pd.Series(list(titles.values()), index=as_id_array(list(titles.keys())), dtype=object)
+    elif not isinstance(titles, pd.Series):
+        raise ArgumentTypeError(f"titles must be a pandas Series of titles indexed by item id, or a movies DataFrame "
+                                f"with columns {item!r} and 'title', got {type(titles).__name__}.")
+    titles = titles[titles.notna().to_numpy()]
+    index = pd.Index(titles.index)
+    if index.dtype.kind == "f" and np.all(np.isfinite(index)) and np.all(index == np.round(index)):
+        index = index.astype(np.int64)
+    elif pd.api.types.infer_dtype(index) == "string":
+        index = pd.Index(index.str.strip(), dtype=object)
+    out = pd.Series([str(t).strip() for t in titles.to_numpy()], index=index, dtype=object)
+    repeated = out.index.duplicated()
+    if repeated.any():
+        warnings.warn(f"titles for {name} name {int(repeated.sum()):,} item ids more than once (e.g. "
+                      f"{_plain(out.index[repeated][0])!r}); kept the first title of each.", DataWarning, stacklevel=3)
+        out = out[~repeated]
+    return out
+
+
+def _numeric_ratings(frame, rating, name, header_hint=False) -> np.ndarray:
     column = frame[rating]
     if pd.api.types.is_bool_dtype(column) or pd.api.types.infer_dtype(column, skipna=True) == "boolean":
         raise DataError(f"Column {rating!r} of {name} holds True/False values, e.g. row 0: {_row(frame, 0)}. "
@@ -443,9 +603,11 @@ def _numeric_ratings(frame, rating, name) -> np.ndarray:
         raw = frame[rating].iloc[row]
         what = ("missing" if pd.isna(raw) else "infinite" if np.isinf(values[row]) else
                 "not a number" if np.isnan(values[row]) else "too large")
+        hint = (" Its first row looks like a header row: drop header=None (and names=) to read it as one."
+                if header_hint and row == 0 and what == "not a number" else "")
         raise DataError(f"Column {rating!r} of {name} has {int(bad.sum()):,} ratings that are missing, "
                         f"non-numeric, infinite or too large; first at row {row} ({what}): {_row(frame, row)}. "
-                        "Expected a finite number in every row.")
+                        f"Expected a finite number in every row.{hint}")
     return values
 
 

@@ -6,7 +6,7 @@ The file is a zip holding:
   Ratings' name, scale and id mappings (raw ids with their dtype), and titles if any;
 - `model.keras`: the Keras model (architecture, weights, optimizer state);
 - `ratings.npz`: the coded ratings the model was saved with (so cold-start fallbacks and
-  `predict` give the same answers after loading).
+  `predict` give the same answers after loading), and their timestamps where they have them.
 
 `save` writes a temporary file beside the target and renames it over the target, so a crash or
 Ctrl-C mid-save leaves any previous file intact.
@@ -27,7 +27,7 @@ import keras
 import numpy as np
 import pandas as pd
 
-from .data import ITEM, RATING, USER, Ratings
+from .data import ITEM, RATING, TIMESTAMP, USER, Ratings
 from . import checks
 from .errors import CfnbError, ModelFileError
 from .vocabulary import TrainedOn, check, set_trained_on, summarize, table_sizes, trained_on
@@ -74,8 +74,9 @@ def save(model: keras.Model, ratings: Ratings, path) -> Path:
         "trained_on": record.to_json() if record is not None else None,
     }
     arrays = io.BytesIO()
+    times = {TIMESTAMP: ratings.frame[TIMESTAMP].to_numpy(np.int64)} if TIMESTAMP in ratings.frame else {}
     np.savez(arrays, user=ratings.frame[USER].to_numpy(np.int32), item=ratings.frame[ITEM].to_numpy(np.int32),
-             rating=ratings.frame[RATING].to_numpy(np.float32))
+             rating=ratings.frame[RATING].to_numpy(np.float32), **times)
     folder = path.parent if str(path.parent) else Path(".")
     if not folder.is_dir():
         raise CfnbError(f"Cannot save to {path}: the folder {folder} does not exist.")
@@ -137,7 +138,7 @@ def load(path) -> Loaded:
                 raise ModelFileError(f"{path} lacks {sorted(missing)}: not a complete cfnb model file.")
             keras_bytes = z.read(KERAS)
             with np.load(io.BytesIO(z.read(ARRAYS)), allow_pickle=False) as npz:
-                arrays = {k: npz[k] for k in (USER, ITEM, RATING)}
+                arrays = {k: npz[k] for k in (USER, ITEM, RATING, TIMESTAMP) if k in npz.files or k != TIMESTAMP}
             trained_arrays = None
             if manifest.get("trained_on") is not None:
                 with np.load(io.BytesIO(z.read(TRAINED)), allow_pickle=False) as npz:
@@ -216,6 +217,8 @@ def _ratings(meta: dict, arrays: dict, path) -> Ratings:
         n = int(meta["n"])
         frame = pd.DataFrame({USER: arrays[USER].astype(np.int32), ITEM: arrays[ITEM].astype(np.int32),
                               RATING: arrays[RATING].astype(np.float32)})
+        if TIMESTAMP in arrays:  # files saved before timestamps were kept have none
+            frame[TIMESTAMP] = arrays[TIMESTAMP].astype(np.int64)
         titles = _titles_from_json(meta.get("titles"))
         scale = tuple(float(v) for v in meta["scale"]) if meta.get("scale") else None
         name = str(meta.get("name", "ratings"))

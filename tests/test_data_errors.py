@@ -59,7 +59,9 @@ BAD_FILES = [
     ("header-only CSV", b"userId,movieId,rating\n", ["no rating rows", "header only"]),
     ("binary (zip) file", b"PK\x03\x04\x14\x00\x00\x00\x08\x00\xff\xfe\x00\x81" * 20, ["not a text CSV"]),
     ("not a CSV (JSON)", b'{"userId": 1, "movieId": 2}\n', ["no column", "comma-separated file with a header"]),
-    ("semicolon-separated", b"userId;movieId;rating\n1;2;3\n", ["no column 'userId'", "comma-separated"]),
+    ("two separators fit", b"userId;movieId,rating\n1;2,3\n", ["could be separated by ';' or ','", "sep="]),
+    ("headerless, numbers", b"1\t2\t3\t881250949\n", ["has no header row", "header=None, names=["]),
+    ("headerless, text ids", b"ann,toy,5\n", ["no column 'userId'", "looks like data", "header=None"]),
     ("ragged CSV", b"userId,movieId,rating\n1,2,3\n1,2,3,4,5\n", ["could not be read as CSV"]),
     ("text rating in CSV", b"userId,movieId,rating\n1,2,3\n1,3,great\n", ["'rating'", "row 1", "'great'"]),
 ]
@@ -73,6 +75,13 @@ def test_bad_files_get_a_clear_data_error(tmp_path, case, content, texts):
         cfnb.load_ratings(path)
     for text in texts:
         assert text in str(info.value), f"{case}: {text!r} not in {str(info.value)!r}"
+
+
+def test_a_semicolon_separated_file_loads(tmp_path):
+    """It used to be refused as "not comma-separated"; the separator is detected now."""
+    path = tmp_path / "ratings.csv"
+    path.write_bytes(b"userId;movieId;rating\n1;2;3\n2;3;4\n")
+    assert len(cfnb.load_ratings(path)) == 2
 
 
 def test_missing_path_and_wrong_source_type(tmp_path):

@@ -1,5 +1,6 @@
-"""Property tests: random small rating frames (mixed id types, NaNs, duplicates) either load into
-consistent codes and mappings, or raise cfnb's own error type, never anything else."""
+"""Property tests: random small rating frames (mixed id types, NaNs, duplicates), and files written from
+them with any separator, with or without a header row, either load into consistent codes and mappings,
+or raise cfnb's own error type, never anything else."""
 
 import math
 import warnings
@@ -43,6 +44,7 @@ def rating_frames(draw):
 
 
 def same_id(a, b) -> bool:
+    a, b = _norm(a), _norm(b)
     if isinstance(a, str) or isinstance(b, str):
         return type(a) is type(b) and a == b
     return a == b
@@ -72,6 +74,9 @@ def check_consistent(r: cfnb.Ratings, source: pd.DataFrame, policy: str):
 
 
 def _norm(v):
+    """An id as cfnb keeps it: whole floats as ints, text without surrounding spaces."""
+    if isinstance(v, str):
+        return v.strip()
     return int(v) if isinstance(v, (float, np.floating)) and float(v).is_integer() else (
         v.item() if isinstance(v, np.generic) else v)
 
@@ -115,3 +120,52 @@ def test_random_bytes_as_a_file_raise_cfnb_error_or_load(tmp_path_factory, conte
             cfnb.load_ratings(path)
         except cfnb.CfnbError:
             pass
+
+
+SEPARATORS = [",", "\t", "::", "|", ";"]
+
+
+def write_delimited(path, frame: pd.DataFrame, sep: str, header: bool):
+    """The frame as text with any separator (pandas writes only one-character ones); missing values empty."""
+    def cell(v):
+        return "" if v is None or (isinstance(v, float) and v != v) else str(v)
+    lines = [sep.join(frame.columns)] if header else []
+    lines += [sep.join(cell(v) for v in row) for row in frame.itertuples(index=False)]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+def loaded_or_error(path, **kwargs):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", cfnb.data.DataWarning)
+        try:
+            r = cfnb.load_ratings(path, duplicates="keep", **kwargs)
+        except cfnb.CfnbError as e:
+            return type(e)
+    return r.to_frame().to_dict("list")
+
+
+@settings(max_examples=60, deadline=None)
+@given(rating_frames(), st.sampled_from(SEPARATORS), st.booleans())
+def test_files_in_any_separator_load_the_same_detected_or_given(tmp_path_factory, source, sep, header):
+    path = tmp_path_factory.mktemp("sep") / "r.txt"
+    source = source.assign(timestamp=range(1_000_000_000, 1_000_000_000 + len(source)))
+    write_delimited(path, source, sep, header)
+    read = {} if header else {"header": None, "names": list(source.columns)}
+    detected, given = loaded_or_error(path, **read), loaded_or_error(path, sep=sep, **read)
+    assert detected == given
+    if isinstance(detected, dict):
+        assert len(detected["user"]) == len(source)  # every row, the first one too
+        assert detected["timestamp"] == list(source["timestamp"])
+
+
+@settings(max_examples=40, deadline=None)
+@given(rating_frames(), st.sampled_from(SEPARATORS))
+def test_a_headerless_file_never_loses_its_first_row_to_the_header(tmp_path_factory, source, sep):
+    path = tmp_path_factory.mktemp("headerless") / "r.txt"
+    write_delimited(path, source, sep, header=False)
+    assert isinstance(loaded_or_error(path), type)  # refused, always
+    first = [str(v) for v in source.iloc[0]]
+    if len(set(first)) == 3 and all(first):  # passing the first row's values as the column names
+        outcome = loaded_or_error(path, user=first[0], item=first[1], rating=first[2])
+        if isinstance(outcome, dict):  # only possible when that row's rating was no number anyway
+            assert not cfnb.delimited.looks_like_number(first[2]) and len(outcome["user"]) == len(source) - 1
