@@ -2,14 +2,15 @@
 a checksum mismatch, a connection cut half-way, a server error, not a zip. None leaves anything
 half-written in the data home; each gives a clear DownloadError.
 
-The test zips are built at test time from the shared ratings.csv / movies.csv; no data is committed.
+The test zips are built at test time from the shared ratings.csv / movies.csv; no data is committed. They
+are not GroupLens's zips, so each test passes the checksum of the zip it serves (`checksum=`), and one
+checks that without it the official checksum refuses them.
 """
 
-import http.server
+import hashlib
 import io
 import os
 import sys
-import threading
 import time
 import zipfile
 from pathlib import Path
@@ -17,6 +18,8 @@ from pathlib import Path
 import pytest
 
 import cfnb
+from loopback import md5, serving
+
 ml = sys.modules["cfnb.movielens"]  # (cfnb.movielens the attribute is the function)
 
 NAME = "ml-latest-small"
@@ -42,44 +45,24 @@ def server():
         pytest.skip("the shared MovieLens copy is not there to build the test zip from")
     good = make_zip(shared)
     routes = {"/good.zip": good, "/tampered.zip": make_zip(shared, tamper=True),
-              "/no-movies.zip": make_zip(shared, drop="movies.csv"), "/html": b"<html>Not found</html>"}
+              "/no-movies.zip": make_zip(shared, drop="movies.csv"), "/html": b"<html>Not found</html>",
+              "/error.zip": 500, "/cut.zip": ("cut", good)}
     assert routes["/tampered.zip"] != good
+    with serving(routes) as url:
+        yield Server(url, routes)
 
-    class Handler(http.server.BaseHTTPRequestHandler):
-        timeout = 10  # a stuck client cannot hold the thread forever
 
-        def do_GET(self):
-            if self.path == "/error.zip":
-                self.send_error(500, "Internal Server Error")
-                return
-            if self.path == "/cut.zip":  # promise the whole file, send half, hang up
-                self.send_response(200)
-                self.send_header("Content-Length", str(len(good)))
-                self.end_headers()
-                self.wfile.write(good[: len(good) // 2])
-                self.wfile.flush()
-                self.close_connection = True
-                return
-            body = routes.get(self.path)
-            if body is None:
-                self.send_error(404)
-                return
-            self.send_response(200)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
+class Server(str):
+    """The server's base URL, knowing the checksum of what each route serves."""
 
-        def log_message(self, *args):
-            pass
+    def __new__(cls, url, routes):
+        self = super().__new__(cls, url)
+        self.routes = routes
+        return self
 
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    httpd.daemon_threads = True
-    thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{httpd.server_address[1]}"
-    httpd.shutdown()
-    httpd.server_close()
-    thread.join(timeout=5)
+    def checksum(self, route: str) -> str:
+        body = self.routes.get(f"/{route}", b"")
+        return md5(body[1] if isinstance(body, tuple) else body if isinstance(body, bytes) else b"")
 
 
 @pytest.fixture
@@ -92,8 +75,9 @@ def home(tmp_path, monkeypatch):
 
 def test_good_download_unpacks_into_the_data_home(server, home):
     start = time.perf_counter()
-    r = cfnb.movielens(NAME, url=f"{server}/good.zip")
+    r = cfnb.movielens(NAME, url=f"{server}/good.zip", checksum=server.checksum("good.zip"))
     assert (len(r), r.n_users, r.n_items) == (100_836, 610, 9_724)
+    assert r.frame["timestamp"].dtype == "int64" and r.frame["timestamp"].min() > 800_000_000
     assert sorted(p.name for p in home.iterdir()) == [NAME]  # no temporary folder or zip left
     assert sorted(p.name for p in (home / NAME).iterdir()) == ["movies.csv", "ratings.csv"]
     again = cfnb.movielens(NAME, url=f"{server}/error.zip")  # present now: no second download
@@ -112,7 +96,7 @@ def test_good_download_unpacks_into_the_data_home(server, home):
 def test_bad_downloads_leave_nothing_and_say_why(server, home, route, message):
     url = f"{server}/{route}"
     with pytest.raises(cfnb.DownloadError) as info:
-        cfnb.movielens(NAME, url=url)
+        cfnb.movielens(NAME, url=url, checksum=server.checksum(route))
     text = str(info.value)
     assert message in text and url in text
     error = info.value  # raised from None: no requests/zipfile traceback chained to it
@@ -138,8 +122,28 @@ def test_stale_temporary_folders_from_a_killed_download_are_cleared(server, home
     (stale / NAME / "ratings.csv").write_text("half")
     old = time.time() - ml.STALE - 60
     os.utime(stale, (old, old))
-    cfnb.movielens(NAME, url=f"{server}/good.zip")
+    cfnb.movielens(NAME, url=f"{server}/good.zip", checksum=server.checksum("good.zip"))
     assert sorted(p.name for p in home.iterdir()) == [NAME]
+
+
+@pytest.mark.parametrize("checksum", [None, md5(b"something else"), "sha256:" + "0" * 64])
+def test_the_zip_checksum_is_checked_by_default_and_when_given(server, home, checksum):
+    """Without checksum=, the official one refuses a zip that is not GroupLens's; a wrong one given refuses too."""
+    url = f"{server}/good.zip"
+    with pytest.raises(cfnb.DownloadError) as info:
+        cfnb.movielens(NAME, url=url, checksum=checksum)
+    text = str(info.value)
+    assert f"Checksum mismatch for {NAME}.zip from {url}" in text
+    algorithm, expected = (checksum or ml.SETS[NAME].checksum).split(":")
+    got = hashlib.new(algorithm, server.routes["/good.zip"]).hexdigest()
+    assert f"expected {algorithm} {expected}, got {got}" in text
+    assert list(home.iterdir()) == []
+
+
+@pytest.mark.parametrize("checksum", ["md5:xyz", "abc", 42, "md5:" + "0" * 31])
+def test_a_malformed_checksum_is_an_argument_error(home, checksum):
+    with pytest.raises(cfnb.CfnbError, match="checksum must be 'md5:<32 hex digits>'"):
+        cfnb.movielens(NAME, checksum=checksum)
 
 
 def test_unreadable_movies_file_is_a_data_error(tmp_path, monkeypatch):
