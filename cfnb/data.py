@@ -13,7 +13,7 @@ import pandas as pd
 
 from . import checks, delimited
 from .errors import ArgumentTypeError, DataError
-from .vocabulary import Vocabulary
+from .vocabulary import Vocabulary, plain
 
 USER, ITEM, RATING, TIMESTAMP = "user", "item", "rating", "timestamp"
 DUPLICATE_POLICIES = ("mean", "last", "first", "keep", "error")
@@ -240,7 +240,7 @@ def _extend(known: pd.Index, raw: pd.Index, codes: np.ndarray, label: str, name:
     kinds = {_id_kind(known), _id_kind(new)} - {None}
     if len(kinds) > 1:
         raise DataError(f"{name} has {label} ids of another type than the vocabulary it is encoded in (e.g. "
-                        f"{_plain(new[0])!r} against {_plain(known[0])!r}): convert one of the two id columns "
+                        f"{plain(new[0])!r} against {plain(known[0])!r}): convert one of the two id columns "
                         "first, e.g. frame[col] = frame[col].astype(str).")
     ids = known.append(new) if len(known) else new
     codes = codes.copy()
@@ -333,7 +333,7 @@ def load_ratings(source, user: str = "userId", item: str = "movieId", rating: st
     coded = _deduplicate(coded, duplicates, frame, (user, item), name)
     for label, n, col in (("user", len(user_ids), user), ("item", len(item_ids), item)):
         if n == 1:
-            warnings.warn(f"{name} has a single {label} (column {col!r}, id {_plain(_first(user_ids if label == 'user' else item_ids))!r}): "
+            warnings.warn(f"{name} has a single {label} (column {col!r}, id {plain(_first(user_ids if label == 'user' else item_ids))!r}): "
                           f"a model can still be fitted, but it cannot learn how {label}s differ.",
                           DataWarning, stacklevel=2)
     if table is not None and table.encoding == "latin-1" and encoding is None:
@@ -582,7 +582,7 @@ def as_titles(titles, item: str = "movieId", name: str = "the ratings") -> pd.Se
     repeated = out.index.duplicated()
     if repeated.any():
         warnings.warn(f"titles for {name} name {int(repeated.sum()):,} item ids more than once (e.g. "
-                      f"{_plain(out.index[repeated][0])!r}); kept the first title of each.", DataWarning, stacklevel=3)
+                      f"{plain(out.index[repeated][0])!r}); kept the first title of each.", DataWarning, stacklevel=3)
         out = out[~repeated]
     return out
 
@@ -620,12 +620,9 @@ def _to_float(value) -> float:
         return np.nan
 
 
-def _plain(value):
-    return value.item() if isinstance(value, np.generic) else value
-
 
 def _row(frame, row) -> str:
-    text = repr({c: _plain(frame.iloc[row, k]) for k, c in enumerate(frame.columns[:8])})
+    text = repr({c: plain(frame.iloc[row, k]) for k, c in enumerate(frame.columns[:8])})
     return text if len(text) < 300 else text[:300] + "...}"
 
 

@@ -12,7 +12,7 @@ from .data import ITEM, RATING, USER, Ratings
 from . import checks
 from .errors import CfnbError
 from .predict import knowledge, predict_codes, warn_cold_user
-from .vocabulary import check
+from .vocabulary import check, plain
 from .models import MOVIE_BIAS, MOVIE_FACTORS
 
 
@@ -195,7 +195,7 @@ def recommend(model: keras.Model, ratings: Ratings, user, n: int = 10, batch_siz
     raw = ratings.item_ids.take(candidates[best])
     out = pd.DataFrame({"item": raw, "title": ratings.title(raw.to_numpy()), "predicted": pred[best]})
     if not known.known_users([code])[0]:
-        out.attrs["note"] = warn_cold_user(_plain(ratings.user_ids[code]), repr(ratings.name))
+        out.attrs["note"] = warn_cold_user(plain(ratings.user_ids[code]), repr(ratings.name))
     return out
 
 
@@ -204,6 +204,3 @@ def _check(model, ratings):
     checks.instance("ratings", ratings, Ratings, "a cfnb Ratings")
     check(model, ratings)
 
-
-def _plain(value):
-    return value.item() if isinstance(value, np.generic) else value

@@ -24,7 +24,7 @@ from . import checks
 from .data import ITEM, USER, DataWarning, Ratings, as_id_array
 from .errors import CfnbError
 from .models import MOVIE_IN, USER_IN
-from .vocabulary import TrainedOn, bound, check, check_codes_fit, summarize, table_sizes, trained_on
+from .vocabulary import TrainedOn, bound, check, check_codes_fit, plain, summarize, table_sizes, trained_on
 
 UNKNOWN_POLICIES = ("error", "fallback")
 
@@ -62,7 +62,7 @@ def predict(model: keras.Model, ratings: Ratings, users, items, batch_size: int 
             if not ok.all():
                 bad = raw[~ok]
                 raise CfnbError(f"{len(bad)} {label} id(s) have no training rating, so the model never learned "
-                                f"them, e.g. {_plain(bad[0])!r}. Pass unknown='fallback' to predict them from the "
+                                f"them, e.g. {plain(bad[0])!r}. Pass unknown='fallback' to predict them from the "
                                 "training mean and the known side's offset.")
     return predict_codes(model, known, u, i, batch_size, clip)
 
@@ -114,7 +114,7 @@ def predictions_table(model: keras.Model, data: Ratings, n: int = 5, seed: int =
     n, seed = checks.whole("n", n), checks.seed("seed", seed)
     _check_common(model, data, 1)
     rows = data.frame.sample(n=min(n, len(data)), random_state=seed)
-    table = data.with_frame(rows).to_frame()
+    table = data.with_frame(rows).to_frame().drop(columns="timestamp", errors="ignore")
     known = trained_on(model)
     u, i = rows[USER].to_numpy(np.int64), rows[ITEM].to_numpy(np.int64)
     pred = predict_codes(model, known, u, i, 4096, True) if known else _model_scores(model, u, i, 4096)
@@ -163,9 +163,6 @@ def _check_common(model, ratings, batch_size):
                             f"embedding rows for {rows[0]:,} and {rows[1]:,}: pass the Ratings the model was "
                             "built and trained with.")
 
-
-def _plain(value):
-    return value.item() if isinstance(value, np.generic) else value
 
 
 def _distinct(codes: np.ndarray) -> int:

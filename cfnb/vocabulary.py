@@ -251,7 +251,7 @@ def check_codes_fit(model, ratings, what: str = "ratings") -> None:
             example = ids[int(codes[beyond][0])]
             raise VocabularyError(
                 f"{what} ({ratings.name!r}) has {int(beyond.sum()):,} ratings of {label}s the model has no "
-                f"embedding row for (e.g. {label} id {_plain(example)!r}; the model has {n:,} {label} rows). "
+                f"embedding row for (e.g. {label} id {plain(example)!r}; the model has {n:,} {label} rows). "
                 f"They are new to the model's vocabulary: train on a set that holds them, or evaluate them "
                 f"with cfnb.evaluate, which predicts them with the cold-start fallback.")
 
@@ -322,5 +322,6 @@ def _data_fingerprint(ratings) -> str:
     return h.hexdigest()[:16]
 
 
-def _plain(value):
+def plain(value):
+    """A numpy scalar as its Python value, so that messages show an id as 5, not np.int64(5)."""
     return value.item() if isinstance(value, np.generic) else value

@@ -162,3 +162,21 @@ def test_fit_stages_on_a_data_frame_says_how_to_convert(small):
         cfnb.fit_stages(model, small.to_frame(), progress=False)
     with pytest.raises(TypeError, match="val must be"):
         cfnb.fit_stages(model, small, small.to_frame(), progress=False)
+
+
+def test_a_100k_style_base_and_test_pair_scores_by_raw_id(tmp_path):
+    """u1.base / u1.test: tab-separated, no header, user item rating timestamp; loaded apart."""
+    train_frame, test_frame = planted_frames(seed=2)
+    for frame, name in ((train_frame, "u1.base"), (test_frame, "u1.test")):
+        frame.assign(timestamp=881250949 + np.arange(len(frame))).to_csv(tmp_path / name, sep="\t", header=False,
+                                                                         index=False)
+    columns = dict(sep="\t", header=None, names=["userId", "movieId", "rating", "timestamp"], scale=(1, 5))
+    train = cfnb.load_ratings(tmp_path / "u1.base", **columns)
+    with pytest.warns(cfnb.DataWarning, match="does not know"):
+        test = cfnb.load_ratings(tmp_path / "u1.test", like=train, **columns)
+    assert len(train) == len(train_frame) and len(test) == len(test_frame)  # no first rating lost as a header
+    model = cfnb.build_model("dot", train, n_factors=3, l2=0.0, seed=1)
+    with pytest.warns(cfnb.DataWarning):
+        cfnb.fit_stages(model, train, test, stages=[(2e-2, 2)], batch_size=64, progress=False, seed=1)
+    assert cfnb.evaluate(model, test)["rmse"] == pytest.approx(
+        numpy_rmse_by_raw_ids(model, train_frame, test_frame), abs=1e-6)
