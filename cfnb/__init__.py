@@ -9,6 +9,7 @@ from .display import graph, load_ipython_extension, summary, unload_ipython_exte
 from .errors import (ArgumentError, ArgumentTypeError, CfnbError, DataError, DownloadError,  # noqa: E402
                      ModelFileError, VocabularyError)
 from .models import KINDS, build_model  # noqa: E402
+from .codegen import model_code  # noqa: E402
 from .movielens import data_home, movielens  # noqa: E402
 from .persist import load, save  # noqa: E402
 from .predict import evaluate, predict, predictions_table  # noqa: E402
@@ -23,7 +24,7 @@ from .widgets import Builder, Compare, Explore, Lab, StagedFit  # noqa: E402
 __version__ = "0.1.0"
 __all__ = [
     "Ratings", "load_ratings", "synthetic", "movielens", "data_home",
-    "build_model", "KINDS", "summary", "graph", "fit_stages", "Stage", "StagedHistory",
+    "build_model", "KINDS", "model_code", "summary", "graph", "fit_stages", "Stage", "StagedHistory",
     "LESSON_STAGES", "LESSON_NN_STAGES", "predict", "evaluate", "predictions_table",
     "CfnbError", "DataError", "DownloadError", "ModelFileError", "ArgumentError", "ArgumentTypeError",
     "VocabularyError", "DataWarning", "save", "load", "trained_on",
