@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import io
-
 import keras
 import numpy as np
 import pandas as pd
 
-from .data import ITEM, RATING, USER, Ratings
 from . import checks
-from .errors import CfnbError
+from .data import ITEM, RATING, USER, Ratings
+from .display import INK, SERIES, figure_html, figure_png, figure_svg, intersects, new_figure, themed
+from .errors import ArgumentError, CfnbError
 from .predict import knowledge, predict_codes, warn_cold_user
 from .vocabulary import check, plain
 from .models import MOVIE_BIAS, MOVIE_FACTORS
@@ -74,24 +73,37 @@ def factor_pca(model: keras.Model, ratings: Ratings, top: int = 1000, k: int = 2
     Args:
         model: a fitted model with a `movie_factors` embedding (every cfnb kind has one).
         ratings: the `Ratings` the model was trained with.
-        top: how many of the most-rated movies to project.
-        k: number of components.
+        top: how many of the most-rated movies to project (at least 2).
+        k: number of components, at most the model's number of factors.
 
     Returns:
         `(table, explained)`: a DataFrame with `item`, `title`, `n` and `pc1`..`pc<k>` (most-rated
         first), and the fraction of variance each component explains.
+
+    Raises:
+        ArgumentError: `top` or `k` is not a whole number in range (a 1-factor model has one
+            component, so `k=2`, the default, asks for a map it cannot have).
+        CfnbError: the model has no movie factors, or the ratings have fewer than two movies.
     """
     _check(model, ratings)
+    top, k = checks.whole("top", top, minimum=2), checks.whole("k", k, minimum=1)
     weights = layer_weights(model, MOVIE_FACTORS)
     if weights is None:
-        raise CfnbError("The model has no movie_factors embedding to project.")
+        raise CfnbError(f"The model has no {MOVIE_FACTORS} embedding to project.")
+    n_factors = weights.shape[1]
+    if k > n_factors:
+        raise ArgumentError(f"k={k} principal components asked, but the model has {n_factors} factor"
+                            f"{'s' if n_factors != 1 else ''} per movie, so at most k={n_factors}. "
+                            + ("A 1-factor model has no 2-D map of its movies: each movie is one number "
+                               "(see its pc1), or build the model with n_factors >= 2."
+                               if n_factors == 1 else ""))
     codes = most_rated(ratings, top)
     if len(codes) < 2:
         raise CfnbError("Need at least two movies to project their factors.")
     x = weights[codes].astype(np.float64)
     x -= x.mean(axis=0)
     _, s, vt = np.linalg.svd(x, full_matrices=False)
-    k = min(int(k), vt.shape[0])
+    k = min(k, vt.shape[0])
     proj = x @ vt[:k].T
     var = s ** 2
     explained = var[:k] / var.sum() if var.sum() > 0 else np.zeros(k)
@@ -101,45 +113,87 @@ def factor_pca(model: keras.Model, ratings: Ratings, top: int = 1000, k: int = 2
     return table, explained
 
 
-def pca_png(table: pd.DataFrame, explained=None, labels: int = 30, size=(7.5, 6.0)) -> bytes:
-    """A scatter of `pc1` against `pc2` with the titles of the first `labels` rows, as PNG bytes."""
-    from matplotlib.figure import Figure
+def pca_figure(table: pd.DataFrame, explained=None, labels: int = 30, size=(7.5, 6.0)):
+    """A scatter of `pc1` against `pc2`, with the titles of the first `labels` rows (the most rated).
 
-    fig = Figure(figsize=size, dpi=100)
-    ax = fig.add_subplot()
-    ax.scatter(table["pc1"], table["pc2"], s=6, alpha=0.3, color="#4c72b0")
-    shown = _spread(table, labels)
-    ax.scatter(shown["pc1"], shown["pc2"], s=14, color="#dd8452")
-    for _, row in shown.iterrows():
-        title = row["title"] if len(row["title"]) <= 32 else row["title"][:30] + "…"
-        ax.annotate(title, (row["pc1"], row["pc2"]), fontsize=7, xytext=(3, 2), textcoords="offset points")
-    ev = list(explained) if explained is not None else []
-    ax.set_xlabel("PC 1" + (f" ({ev[0]:.0%} of variance)" if len(ev) > 0 else ""))
-    ax.set_ylabel("PC 2" + (f" ({ev[1]:.0%} of variance)" if len(ev) > 1 else ""))
-    ax.set_title(f"Movie factors of the {len(table):,} most-rated movies (titled: {len(shown)} of the most rated)",
-                 fontsize=9)
-    ax.grid(alpha=0.3)
-    fig.tight_layout()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png")
-    return buf.getvalue()
+    Titles are placed by adjustText (moved off each other and off the titled points, joined to them by
+    a thin line); any title that still overlaps a more-rated one is left out, so no two overlap.
 
+    Args:
+        table, explained: what `factor_pca` returns (with at least `pc1` and `pc2`).
+        labels: how many of the most-rated movies to title (at most).
+        size: figure size in inches.
 
-def _spread(table: pd.DataFrame, labels: int, dx: float = 0.15, dy: float = 0.035) -> pd.DataFrame:
-    """Up to `labels` rows, most-rated first, skipping points whose title would overlap one already kept.
+    Returns:
+        A theme-ready matplotlib `Figure` (see `cfnb.display.figure_svg`).
 
-    A title runs to the right of its point: two overlap when they are closer than `dx` of the x range
-    and `dy` of the y range.
+    Raises:
+        CfnbError: the table has no `pc2` (e.g. from a 1-factor model), so there is no 2-D map.
     """
-    x, y = table["pc1"].to_numpy(), table["pc2"].to_numpy()
-    wx, wy = max(float(np.ptp(x)), 1e-12) if len(x) else 1.0, max(float(np.ptp(y)), 1e-12) if len(y) else 1.0
-    kept: list[int] = []
-    for k in range(len(table)):
-        if len(kept) >= labels:
-            break
-        if all(abs(x[k] - x[j]) > dx * wx or abs(y[k] - y[j]) > dy * wy for j in kept):
-            kept.append(k)
-    return table.iloc[kept]
+    labels = checks.whole("labels", labels, minimum=0)
+    if "pc1" not in table or "pc2" not in table:
+        raise CfnbError("A PCA map needs two components (columns pc1 and pc2), and this table has "
+                        f"{sum(c.startswith('pc') for c in table.columns)}: a model with one factor per "
+                        "movie has no 2-D map. Build it with n_factors >= 2 to see one.")
+    fig = new_figure(size)
+    with themed():
+        ax = fig.add_subplot()
+        ax.scatter(table["pc1"], table["pc2"], s=6, alpha=0.35, color=SERIES[0], linewidths=0)
+        shown = table.head(labels)
+        ax.scatter(shown["pc1"], shown["pc2"], s=14, color=SERIES[1], linewidths=0)
+        ev = list(explained) if explained is not None else []
+        ax.set_xlabel("PC 1" + (f" ({ev[0]:.0%} of variance)" if len(ev) > 0 else ""))
+        ax.set_ylabel("PC 2" + (f" ({ev[1]:.0%} of variance)" if len(ev) > 1 else ""))
+        ax.set_title(f"Movie factors of the {len(table):,} most-rated movies", loc="left", fontsize=10)
+        ax.grid(True)
+        fig.draw_without_rendering()
+        fig.set_layout_engine("none")  # freeze the layout so that placed titles stay where they are
+        texts = [ax.text(x, y, _short(title), fontsize=7, gid="cfnb-pca-label")
+                 for x, y, title in zip(shown["pc1"], shown["pc2"], shown["title"])]
+        if texts:
+            from adjustText import adjust_text
+
+            x, y = shown["pc1"].to_numpy(), shown["pc2"].to_numpy()
+            adjust_text(texts, x=x, y=y, ax=ax, iter_lim=100)  # an iteration limit, not a time limit: same map every time
+            _drop_overlapping(fig, texts)
+            for text, px, py in zip(texts, x, y):  # a thin line from each moved title to its point
+                tx, ty = text.get_position()
+                if text.get_visible() and (tx, ty) != (px, py):
+                    ax.plot([px, tx], [py, ty], color=INK, alpha=0.35, linewidth=0.5, zorder=1)
+    return fig
+
+
+def _short(title: str, width: int = 32) -> str:
+    return title if len(title) <= width else title[:width - 2] + "…"
+
+
+def _drop_overlapping(fig, texts) -> None:
+    """Hide every title that overlaps a more-rated one (or the axis texts), most-rated kept first."""
+    fig.draw_without_rendering()
+    ax = texts[0].axes
+    fixed = [t.get_window_extent() for t in (ax.title, ax.xaxis.label, ax.yaxis.label) if t.get_text()]
+    kept = []
+    for text in texts:
+        box = text.get_window_extent()
+        if any(intersects(box, other) for other in fixed + kept):
+            text.set_visible(False)
+        else:
+            kept.append(box)
+
+
+def pca_png(table: pd.DataFrame, explained=None, labels: int = 30, size=(7.5, 6.0)) -> bytes:
+    """The PCA map (`pca_figure`) as PNG bytes, dark on white."""
+    return figure_png(pca_figure(table, explained, labels, size))
+
+
+def pca_svg(table: pd.DataFrame, explained=None, labels: int = 30, size=(7.5, 6.0)) -> str:
+    """The PCA map (`pca_figure`) as SVG text in `currentColor` on no background."""
+    return figure_svg(pca_figure(table, explained, labels, size))
+
+
+def pca_html(table: pd.DataFrame, explained=None, labels: int = 30, size=(7.5, 6.0)) -> str:
+    """The PCA map (`pca_figure`) as inline SVG in HTML: follows JupyterLab's light and dark themes."""
+    return figure_html(pca_figure(table, explained, labels, size))
 
 
 def user_code(ratings: Ratings, user) -> int:

@@ -101,6 +101,11 @@ class StagedHistory:
         from .display import plot_history
         return plot_history(self, ax=ax)
 
+    def _repr_html_(self):
+        """The learning curve as inline SVG that follows JupyterLab's light or dark theme."""
+        from .display import history_html
+        return history_html(self) if self.rows else None
+
     def _repr_png_(self):
         from .display import history_png
         return history_png(self) if self.rows else None
