@@ -10,6 +10,7 @@ from .errors import (ArgumentError, ArgumentTypeError, CfnbError, DataError, Dow
                      ModelFileError, VocabularyError)
 from .models import KINDS, build_model  # noqa: E402
 from .codegen import model_code  # noqa: E402
+from .lr_finder import LRFind, lr_find  # noqa: E402
 from .movielens import data_home, movielens  # noqa: E402
 from .persist import load, save  # noqa: E402
 from .predict import evaluate, predict, predictions_table  # noqa: E402
@@ -25,7 +26,7 @@ __version__ = "0.1.0"
 __all__ = [
     "Ratings", "load_ratings", "synthetic", "movielens", "data_home",
     "build_model", "KINDS", "model_code", "summary", "graph", "fit_stages", "Stage", "StagedHistory",
-    "LESSON_STAGES", "LESSON_NN_STAGES", "predict", "evaluate", "predictions_table",
+    "LESSON_STAGES", "LESSON_NN_STAGES", "lr_find", "LRFind", "predict", "evaluate", "predictions_table",
     "CfnbError", "DataError", "DownloadError", "ModelFileError", "ArgumentError", "ArgumentTypeError",
     "VocabularyError", "DataWarning", "save", "load", "trained_on",
     "load_ipython_extension", "unload_ipython_extension",
