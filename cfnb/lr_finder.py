@@ -72,6 +72,11 @@ class LRFind:
         at = int(np.argmin(np.abs(np.log(self.lrs) - math.log(self.suggestion))))
         ax.plot([self.suggestion], [self.losses[at]], "o", color=SERIES[1], markersize=7,
                 label=f"suggestion {self.suggestion:.1e}")
+        shown = self.losses[keep][np.isfinite(self.losses[keep])]
+        if len(shown) > 1:  # the y-axis spans the curve up to its minimum; the divergence runs off the top
+            low, high = float(shown.min()), float(shown[:int(np.argmin(shown)) + 1].max())
+            pad = 0.1 * max(high - low, 1e-12)
+            ax.set_ylim(low - pad, high + 3 * pad)
         ax.legend(loc="best", fontsize=8)
         ax.grid(True)
         return ax
