@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import html
 import io
@@ -239,10 +240,23 @@ def figure_svg(fig) -> str:
     return svg.replace("<svg ", '<svg style="max-width: 100%; height: auto" ', 1)
 
 
-def figure_html(fig) -> str:
-    """The figure as inline SVG in a `<div>` coloured by JupyterLab's font colour (light and dark themes)."""
-    return (f'<div class="cfnb-plot" style="color: var(--jp-ui-font-color1, inherit)">'
-            f"{figure_svg(fig)}</div>")
+def figure_html(fig, fallback: bool = True) -> str:
+    """The figure as inline SVG in a `<div>` coloured by JupyterLab's font colour (light and dark themes).
+
+    Args:
+        fig: a figure made with `new_figure`.
+        fallback: also embed the PNG, shown only where the SVG is not: JupyterLab strips `<svg>` (and
+            `<style>`) from the HTML of untrusted notebooks (saved outputs opened anew), and a CSS rule
+            that only trusted output carries hides the PNG beside a live SVG. False for live views
+            (widgets), which are always trusted.
+    """
+    png = ""
+    if fallback:
+        data = base64.b64encode(figure_png(fig)).decode("ascii")
+        png = f'<img alt="plot" style="max-width: 100%" src="data:image/png;base64,{data}">'
+    style = "<style>.cfnb-plot > svg + img {display: none}</style>" if fallback else ""
+    return (f'{style}<div class="cfnb-plot" style="color: var(--jp-ui-font-color1, inherit)">'
+            f"{figure_svg(fig)}{png}</div>")
 
 
 def figure_png(fig) -> bytes:
@@ -251,19 +265,6 @@ def figure_png(fig) -> bytes:
     with themed():
         fig.savefig(buf, format="png", facecolor="white")
     return buf.getvalue()
-
-
-class Plot:
-    """A rendered figure that shows itself in a notebook as theme-following SVG (PNG as fallback)."""
-
-    def __init__(self, fig):
-        self.figure = fig
-
-    def _repr_html_(self) -> str:
-        return figure_html(self.figure)
-
-    def _repr_png_(self) -> bytes:
-        return figure_png(self.figure)
 
 
 # ------------------------------------------------------------------------------------ learning curve
@@ -439,9 +440,12 @@ def history_svg(history) -> str:
     return figure_svg(history_figure(history))
 
 
-def history_html(history) -> str:
-    """The learning-curve plot as inline SVG in HTML: follows JupyterLab's light and dark themes."""
-    return figure_html(history_figure(history))
+def history_html(history, fallback: bool = True) -> str:
+    """The learning-curve plot as inline SVG in HTML: follows JupyterLab's light and dark themes.
+
+    `fallback` embeds a PNG for untrusted notebooks (see `figure_html`); widgets pass False.
+    """
+    return figure_html(history_figure(history), fallback)
 
 
 def load_ipython_extension(ipython):

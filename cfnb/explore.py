@@ -191,9 +191,12 @@ def pca_svg(table: pd.DataFrame, explained=None, labels: int = 30, size=(7.5, 6.
     return figure_svg(pca_figure(table, explained, labels, size))
 
 
-def pca_html(table: pd.DataFrame, explained=None, labels: int = 30, size=(7.5, 6.0)) -> str:
-    """The PCA map (`pca_figure`) as inline SVG in HTML: follows JupyterLab's light and dark themes."""
-    return figure_html(pca_figure(table, explained, labels, size))
+def pca_html(table: pd.DataFrame, explained=None, labels: int = 30, size=(7.5, 6.0), fallback: bool = True) -> str:
+    """The PCA map (`pca_figure`) as inline SVG in HTML: follows JupyterLab's light and dark themes.
+
+    `fallback` embeds a PNG for untrusted notebooks (see `cfnb.display.figure_html`); widgets pass False.
+    """
+    return figure_html(pca_figure(table, explained, labels, size), fallback)
 
 
 def user_code(ratings: Ratings, user) -> int:

@@ -98,7 +98,10 @@ def test_svg_follows_the_page_colour_and_has_no_background():
     assert svg.startswith("<svg") and "<?xml" not in svg and "<metadata" not in svg
     assert INK not in svg and "currentColor" in svg
     assert not re.search(r"fill: ?#ffffff", svg, re.I)  # no white background rectangle
-    assert '<div class="cfnb-plot" style="color: var(--jp-ui-font-color1' in history_html(history([2]))
+    html = history_html(history([2]))
+    assert '<div class="cfnb-plot" style="color: var(--jp-ui-font-color1' in html
+    assert html.count("<svg") == 1 and html.count('<img alt="plot"') == 1 and "svg + img {display: none}" in html
+    assert "<img" not in history_html(history([2]), fallback=False)
     png = history_png(history([2]))
     assert png[:8] == b"\x89PNG\r\n\x1a\n"
 
@@ -207,5 +210,12 @@ def test_svg_takes_the_theme_colour_in_chromium(tmp_path):
                 ink_pixels = (pixels > 200).mean() if theme == "dark" else (pixels < 60).mean()
                 assert (bg > 240) if theme == "light" else (bg < 30), (theme, bg)
                 assert ink_pixels > 0.001, (theme, ink_pixels)  # text and axes drawn in the theme's ink (series colours are mid-tone)
+                # the PNG fallback stays hidden beside the live SVG
+                assert page.evaluate("() => getComputedStyle(document.querySelector('.cfnb-plot img')).display") == "none"
+            # where a sanitizer strips <svg> and <style> (JupyterLab, untrusted notebooks) the PNG shows
+            stripped = re.sub(r"<svg.*</svg>", "", re.sub(r"<style>.*?</style>", "", plot, flags=re.S), flags=re.S)
+            page.set_content(f"<style>.cfnb-plot > svg + img {{display: none}}</style><body>{stripped}</body>")
+            assert page.evaluate("() => getComputedStyle(document.querySelector('.cfnb-plot img')).display") != "none"
+            assert page.evaluate("() => document.querySelector('.cfnb-plot img').naturalWidth") > 300
         finally:
             browser.close()
