@@ -18,7 +18,7 @@ import keyword
 import keras
 
 from . import checks
-from .errors import ArgumentError
+from .errors import ArgumentError, ArgumentTypeError
 from .models import build_model, check_hyperparameters, kind_of
 
 _WIDTH = 100
@@ -26,13 +26,14 @@ _SKIP = {"name", "registered_name", "build_config", "compile_config"}
 _KEYWORD_ONLY = {"axis", "axes"}  # required arguments that read better as keywords: Dot(axes=2)
 
 
-def model_code(kind: str, n_users: int, n_items: int, *, names: bool = True, summary: bool = False,
+def model_code(kind: str, n_users, n_items: int | None = None, *, names: bool = True, summary: bool = False,
                count_params: bool = True, **hyperparameters) -> str:
     """The Keras functional-API source that builds `build_model(kind, n_users, n_items, **hyperparameters)`.
 
     Args:
         kind: a registered model kind ("dot", "bias", "nn", or any kind in `models.REGISTRY`).
-        n_users, n_items: embedding rows for users and movies.
+        n_users, n_items: embedding rows for users and movies; or a `Ratings` as `n_users` alone
+            (its sizes), as for `build_model`.
         names: write the table sizes and whole-number hyperparameters (`n_factors`, `hidden`) as
             named variables at the top (`n_users, n_items = 610, 9724`) instead of literals.
         summary: end with `model.summary()`.
@@ -47,6 +48,10 @@ def model_code(kind: str, n_users: int, n_items: int, *, names: bool = True, sum
         ArgumentError: an unknown kind, or a size or hyperparameter out of range (named).
     """
     spec = kind_of(kind)
+    if hasattr(n_users, "vocabulary"):  # a Ratings
+        if n_items is not None:
+            raise ArgumentTypeError("model_code(kind, ratings) takes the sizes from the Ratings: pass no n_items.")
+        n_users, n_items = n_users.n_users, n_users.n_items
     n_users, n_items = checks.whole("n_users", n_users), checks.whole("n_items", n_items)
     hp = check_hyperparameters(kind, hyperparameters)
     model = build_model(kind, n_users, n_items, **hyperparameters)

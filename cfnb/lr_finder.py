@@ -24,7 +24,7 @@ import keras
 import numpy as np
 import pandas as pd
 
-from . import checks
+from . import checks, vocabulary
 from .data import Ratings
 from .errors import ArgumentError
 
@@ -125,6 +125,8 @@ def lr_find(model: keras.Model, train: Ratings, start_lr: float = 1e-6, end_lr: 
 
     Raises:
         ArgumentError: a bad argument (named), or empty training ratings.
+        VocabularyError: `train` is coded in another id vocabulary than the model's, or has codes
+            beyond its embedding tables.
     """
     checks.instance("model", model, keras.Model, "a Keras model")
     checks.instance("train", train, Ratings, "cfnb Ratings (e.g. from ratings.split())")
@@ -136,6 +138,8 @@ def lr_find(model: keras.Model, train: Ratings, start_lr: float = 1e-6, end_lr: 
     seed = checks.seed("seed", seed)
     if len(train) == 0:
         raise ArgumentError("train has no ratings: nothing to find a learning rate on.")
+    vocabulary.check(model, train, "train")  # the copy trains on these codes: they must be the model's
+    vocabulary.check_codes_fit(model, train, "train")
     if seed is not None:
         keras.utils.set_random_seed(seed)
     copy = _clone(model)

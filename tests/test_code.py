@@ -98,6 +98,14 @@ def test_literal_sizes_and_summary_options():
     assert run(bare)[1] == "" and bare.rstrip().endswith('name="bias_model")')
 
 
+def test_sizes_from_ratings(small):
+    code = cfnb.model_code("bias", small)
+    assert f"n_users, n_items = {small.n_users}, {small.n_items}" in code
+    assert run(code)[0].count_params() == cfnb.build_model("bias", small).count_params()
+    with pytest.raises(ArgumentError, match="pass no n_items"):
+        cfnb.model_code("bias", small, 10)
+
+
 def test_bias_l2_zero_and_nonzero():
     plain = cfnb.model_code("bias", 20, 30, bias_l2=0.0)
     assert 'layers.Embedding(n_users, 1, name="user_bias")' in plain

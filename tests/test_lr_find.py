@@ -179,6 +179,20 @@ def test_bad_model_or_ratings(data):
         cfnb.lr_find(model, train.with_frame(train.frame.iloc[:0]))
 
 
+def test_refuses_ratings_in_another_vocabulary(data):
+    train, val = data
+    model = cfnb.build_model("dot", train.n_users, train.n_items, seed=0)
+    cfnb.fit_stages(model, train, val, stages=[(1e-3, 1)], progress=False, seed=0)  # binds its vocabulary
+    frame = train.to_frame()
+    frame["user"] = frame["user"].map(lambda u: f"u{u}")  # the same ratings, coded in another order
+    foreign = cfnb.load_ratings(frame, user="user", item="item", rating="rating", duplicates="keep", scale=(0.5, 5))
+    with pytest.raises(cfnb.VocabularyError, match="another id vocabulary"):
+        cfnb.lr_find(model, foreign)
+    small = cfnb.build_model("dot", 5, 5)
+    with pytest.raises(cfnb.VocabularyError, match="no embedding row"):
+        cfnb.lr_find(small, train)
+
+
 JAX_SCRIPT = """
 import numpy as np, keras, cfnb
 assert keras.backend.backend() == "jax"
