@@ -56,7 +56,6 @@ def model_code(kind: str, n_users, n_items: int | None = None, *, names: bool = 
     hp = check_hyperparameters(kind, hyperparameters)
     model = build_model(kind, n_users, n_items, **hyperparameters)
     named = _named_values(kind, n_users, n_items, hp, model) if names else {}
-    header = [f"# {kind}: {spec.description}"]
     body = graph_code(model, named)
     if names and named:
         values = {}
@@ -68,7 +67,7 @@ def model_code(kind: str, n_users, n_items: int | None = None, *, names: bool = 
         lines += [f"{v} = {_literal(values[v])}" for v in values if v not in sizes]
         body = body.replace("\n\n", "\n\n" + "\n".join(lines) + "\n\n", 1)
     tail = (["model.summary()"] if summary else []) + (["print(model.count_params())"] if count_params else [])
-    return "\n".join(header) + "\n" + body + ("\n".join(tail) + "\n" if tail else "")
+    return f"# {kind}: {spec.description}\n" + body + ("\n".join(tail) + "\n" if tail else "")
 
 
 def _named_values(kind, n_users, n_items, hp, model) -> dict:
@@ -112,7 +111,7 @@ def graph_code(model: keras.Model, named: dict | None = None) -> str:
     config = model.get_config()
     if "layers" not in config or "input_layers" not in config:
         raise ArgumentError(f"graph_code needs a functional Keras model (built from keras.Input), "
-                                   f"got {type(model).__name__} {model.name!r}.")
+                            f"got {type(model).__name__} {model.name!r}.")
     imports = {"import keras", "from keras import layers"}
     reserved = {"keras", "layers", "model"} | {v for d in named.values() for v, _ in d.values()}
     variables: dict[tuple, str] = {}   # (layer, node, tensor) -> expression

@@ -154,8 +154,8 @@ def pca_figure(table: pd.DataFrame, explained=None, labels: int = 30, size=(7.5,
             from adjustText import adjust_text
 
             x, y = shown["pc1"].to_numpy(), shown["pc2"].to_numpy()
-            adjust_text(texts, x=x, y=y, ax=ax, iter_lim=100)  # an iteration limit, not a time limit: same map every time
-            _drop_overlapping(fig, texts)
+            adjust_text(texts, x=x, y=y, ax=ax, iter_lim=ITERATIONS, prevent_crossings=False)
+            _drop_overlapping(texts)
             for text, px, py in zip(texts, x, y):  # a thin line from each moved title to its point
                 tx, ty = text.get_position()
                 if text.get_visible() and (tx, ty) != (px, py):
@@ -163,13 +163,15 @@ def pca_figure(table: pd.DataFrame, explained=None, labels: int = 30, size=(7.5,
     return fig
 
 
+ITERATIONS = 50  # adjustText's limit: a count, not its default time limit, so the same map every time
+
+
 def _short(title: str, width: int = 32) -> str:
     return title if len(title) <= width else title[:width - 2] + "…"
 
 
-def _drop_overlapping(fig, texts) -> None:
+def _drop_overlapping(texts) -> None:
     """Hide every title that overlaps a more-rated one (or the axis texts), most-rated kept first."""
-    fig.draw_without_rendering()
     ax = texts[0].axes
     fixed = [t.get_window_extent() for t in (ax.title, ax.xaxis.label, ax.yaxis.label) if t.get_text()]
     kept = []

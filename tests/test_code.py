@@ -150,6 +150,16 @@ def test_graph_code_for_a_shared_layer_model():
     assert_same_graph(built, model)
 
 
+def test_graph_code_needs_a_functional_model():
+    import keras
+
+    from cfnb.codegen import graph_code
+
+    sequential = keras.Sequential([keras.Input((3,)), layers.Dense(2)])
+    with pytest.raises(ArgumentError, match="functional Keras model"):
+        graph_code(sequential)
+
+
 @pytest.mark.parametrize("call, match", [
     (lambda: cfnb.model_code("cnn", 10, 10), "Unknown model kind 'cnn'"),
     (lambda: cfnb.model_code("dot", 0, 10), "n_users must be at least 1"),
