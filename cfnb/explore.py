@@ -146,15 +146,18 @@ def pca_figure(table: pd.DataFrame, explained=None, labels: int = 30, size=(7.5,
         ax.set_ylabel("PC 2" + (f" ({ev[1]:.0%} of variance)" if len(ev) > 1 else ""))
         ax.set_title(f"Movie factors of the {len(table):,} most-rated movies", loc="left", fontsize=10)
         ax.grid(True)
-        fig.draw_without_rendering()
-        fig.set_layout_engine("none")  # freeze the layout so that placed titles stay where they are
-        texts = [ax.text(x, y, _short(title), fontsize=7, gid="cfnb-pca-label")
+        # clipped to the axes, the titles do not move the layout; adjustText keeps them inside
+        texts = [ax.text(x, y, _short(title), fontsize=7, gid="cfnb-pca-label", clip_on=True)
                  for x, y, title in zip(shown["pc1"], shown["pc2"], shown["title"])]
         if texts:
             from adjustText import adjust_text
 
             x, y = shown["pc1"].to_numpy(), shown["pc2"].to_numpy()
-            adjust_text(texts, x=x, y=y, ax=ax, iter_lim=ITERATIONS, prevent_crossings=False)
+            adjust_text(texts, x=x, y=y, ax=ax, iter_lim=ITERATIONS, prevent_crossings=False)  # draws: lays out
+        else:
+            fig.draw_without_rendering()
+        fig.set_layout_engine("none")  # freeze that layout, so that the placed titles stay where they are
+        if texts:
             _drop_overlapping(texts)
             for text, px, py in zip(texts, x, y):  # a thin line from each moved title to its point
                 tx, ty = text.get_position()

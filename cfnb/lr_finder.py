@@ -117,7 +117,8 @@ def lr_find(model: keras.Model, train: Ratings, start_lr: float = 1e-6, end_lr: 
         start_lr, end_lr: the first and last learning rate, 0 < start_lr < end_lr.
         steps: batches to run (fewer if the loss diverges first), at least 10.
         batch_size: ratings per batch (use the batch size you will fit with).
-        seed: seeds the batch order and dropout for a reproducible test.
+        seed: seeds the batch order and dropout for a reproducible test (through
+            `keras.utils.set_random_seed`, as `fit_stages` does).
 
     Returns:
         An `LRFind` with `lrs`, `losses` (smoothed), `suggestion`, `suggestions`, `to_frame()`,
