@@ -15,7 +15,7 @@ import keras
 import numpy as np
 import pandas as pd
 
-from . import checks, vocabulary
+from . import checks, distributed, vocabulary
 from .data import ITEM, USER, DataWarning, Ratings
 from .errors import ArgumentError, ArgumentTypeError, CfnbError
 
@@ -212,7 +212,7 @@ def compile_model(model: keras.Model, lr: float = 1e-3, optimizer=None, **compil
 def fit_stages(model: keras.Model, train: Ratings, val: Ratings | None = None, stages=LESSON_STAGES,
                batch_size: int = 64, progress="auto", callbacks=(), history: StagedHistory | None = None,
                stop: threading.Event | None = None, seed: int | None = None, engine: str = "auto",
-               update: str = "exact", strategy=None) -> StagedHistory:
+               update: str = "exact", strategy=None, distribution=None) -> StagedHistory:
     """Fit `model` in stages, each at its own learning rate, returning one history across stages.
 
     Args:
@@ -234,11 +234,20 @@ def fit_stages(model: keras.Model, train: Ratings, val: Ratings | None = None, s
         seed: if given, seeds shuffling and dropout for a reproducible fit.
         engine: "fast" (`cfnb.fast.FastEngine`: many steps per TensorFlow call, XLA-compiled, the
             same Adam maths as Keras), "keras" (`model.fit`), or "auto" (default): fast for models
-            it supports (cfnb's, on the TensorFlow backend, no strategy), Keras otherwise.
+            it supports (cfnb's, on the TensorFlow backend, no strategy or distribution), Keras
+            otherwise; under a `strategy`, cfnb's strategy loop (`cfnb.distributed`).
         update: with the fast engine, "exact" (Keras's dense Adam and l2, default) or "lazy" (only
             the rows in each batch; the best recipe's choice, see `cfnb.recipes`).
-        strategy: a `tf.distribute.Strategy` to train under (build the model inside its `scope()`);
-            training then goes through Keras's `model.fit`.
+        strategy: a `tf.distribute.Strategy` to train under (TensorFlow; build the model inside its
+            `scope()`), e.g. `MultiWorkerMirroredStrategy` on every worker of a cluster or
+            `MirroredStrategy` over one machine's devices. cfnb's models train in
+            `cfnb.distributed.StrategyLoop` (each global batch split across the replicas, the same maths
+            and batch order as one process; Stop and Ctrl-C on any worker stop them all); other models,
+            or `engine="keras"`, go through `model.fit`.
+        distribution: a `keras.distribution` (JAX: `DataParallel`, or `ModelParallel` e.g. from
+            `cfnb.distributed.movie_sharding`) to train under (build the model inside its `scope()`);
+            None uses the global one (`keras.distribution.set_distribution`), if any. Training then goes
+            through Keras's `model.fit`. See the README's "Beyond one machine".
 
     After the fit, the model records what it was trained on (`cfnb.trained_on(model)`: the users and
     movies with training ratings, the mean, the scale), which `predict`, `recommend` and `evaluate`
@@ -257,9 +266,10 @@ def fit_stages(model: keras.Model, train: Ratings, val: Ratings | None = None, s
     seed = checks.seed("seed", seed)
     checks.one_of("engine", engine, ("auto", "fast", "keras"))
     checks.one_of("update", update, ("exact", "lazy"))
+    strategy, distribution = distributed.check(model, strategy, distribution)
     with _fitting(model):
         return _fit_stages(model, train, val, stages, batch_size, progress, callbacks, history, stop, seed,
-                           engine, update, strategy)
+                           engine, update, strategy, distribution)
 
 
 def _check_fit_arguments(model, train, val, callbacks, history, stop, progress):
@@ -326,7 +336,7 @@ def _fitting(model):
 
 
 def _fit_stages(model, train, val, stages, batch_size, progress, callbacks, history, stop, seed, engine, update,
-                strategy):
+                strategy, distribution=None):
     history = history if history is not None else StagedHistory()
     history.interrupted = False
     first_row = len(history.rows)
@@ -334,12 +344,12 @@ def _fit_stages(model, train, val, stages, batch_size, progress, callbacks, hist
     try:  # from here on, Ctrl-C anywhere returns the history instead of escaping
         if seed is not None:
             keras.utils.set_random_seed(int(seed))
-        with strategy.scope() if strategy is not None else contextlib.nullcontext():
+        with distributed.scope(strategy, distribution):  # optimizer variables laid out like the model's
             if not getattr(model, "compiled", False) or model.optimizer is None:
                 compile_model(model, stages[0].lr)
             if not model.optimizer.built:  # so the checkpoint below holds the optimizer's slots too
                 model.optimizer.build(model.trainable_variables)
-        runner = _runner(model, engine, update, strategy, batch_size, seed)
+        runner = _runner(model, engine, update, strategy, batch_size, seed, distribution)
         checkpoint = _Checkpoint(model, history)
         first_stage = (history.rows[-1]["stage"] if history.rows else 0) + 1
         history.stages.extend(stages)
@@ -351,14 +361,16 @@ def _fit_stages(model, train, val, stages, batch_size, progress, callbacks, hist
         extra.append(_StopWhen(ctrl_c, *([stop] if stop is not None else [])))
         validation = (val.x, val.y) if val is not None and len(val) else None
         train_x, train_y = train.x, train.y
-        with _ctrl_c_stops(ctrl_c):
+        with _ctrl_c_stops(ctrl_c), distributed.scope(None, distribution):
             for k, stage in enumerate(stages):
                 model.optimizer.learning_rate = stage.lr
                 done = history.rows[-1]["epoch"] if history.rows else 0
                 recorder = _Recorder(history, first_stage + k, done)
-                runner(train_x, train_y, epochs=stage.epochs, validation_data=validation,
-                       callbacks=[recorder, checkpoint, *extra, *callbacks])
-                if model.stop_training or ctrl_c.is_set() or (stop is not None and stop.is_set()):
+                stopped = runner(train_x, train_y, epochs=stage.epochs, validation_data=validation,
+                                 callbacks=[recorder, checkpoint, *extra, *callbacks])
+                if stopped is None:  # only the strategy loop answers, the same on every worker
+                    stopped = model.stop_training or ctrl_c.is_set() or (stop is not None and stop.is_set())
+                if stopped:
                     history.interrupted = True
                     break
     except KeyboardInterrupt:
@@ -374,11 +386,14 @@ def _fit_stages(model, train, val, stages, batch_size, progress, callbacks, hist
     return history
 
 
-def _runner(model, engine, update, strategy, batch_size, seed):
+def _runner(model, engine, update, strategy, batch_size, seed, distribution=None):
     """`run(x, y, epochs, validation_data, callbacks)` for the engine asked for (see `fit_stages`)."""
     from .fast import engine_for, unsupported
 
-    why = "a distribution strategy was given" if strategy is not None else unsupported(model)
+    run = distributed.runner(model, engine, strategy, distribution, batch_size, seed)
+    if run is not None:
+        return run
+    why = distributed.why_not_fast(strategy, distribution) or unsupported(model)
     if engine == "fast" and why:
         raise CfnbError(f"engine='fast' cannot train this model: {why}. Use engine='keras' or 'auto'.")
     if engine == "keras" or why:

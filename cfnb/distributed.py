@@ -1,0 +1,428 @@
+"""Training past one device or one process, on the engines that exist.
+
+* **TensorFlow** (`fit_stages(..., strategy=...)`): `StrategyLoop` is a plain training loop of
+  `strategy.run` steps. Keras 3's own `model.fit` fails under `tf.distribute.MultiWorkerMirroredStrategy`
+  with cfnb's dict inputs (its symbolic build `strategy.reduce`s a nested batch, which the
+  cross-worker reducer cannot), so every strategy trains here, with the single-process maths:
+
+  - one step is one *global* batch of `batch_size` ratings, split into equal slices, one per replica
+    (a worker process or a device); the batches come in the same seeded order as the fast engine's,
+    so one worker, two devices or two processes see the same batches;
+  - each replica's loss is its slice's squared errors over the global batch's count, plus the
+    embeddings' l2 penalty (`model.losses`) over the number of replicas; the optimizer
+    (`model.optimizer.apply`, Keras's Adam) sums the replicas' gradients, which gives exactly the
+    gradient of the global batch's MSE plus the penalty, and applies the same update everywhere;
+  - the learning rate is the optimizer's variable, which `fit_stages` sets at each stage;
+  - Stop and Ctrl-C on any worker stop every worker after the same step: after each chunk of
+    steps the workers agree (one small all-reduce) on whether to stop and how many steps to run next.
+
+  Callbacks see what the fast engine shows them (`cfnb.fast`): per-batch hooks replayed after each
+  chunk, validation on each worker's copy of the (identical) weights, `on_epoch_end` with
+  `{loss, val_loss, val_rmse}`.
+
+* **JAX** (`keras.distribution`): a `DataParallel` or `ModelParallel` distribution, set globally or
+  given as `fit_stages(..., distribution=...)`, trains through Keras's own `model.fit`, which lays
+  out the batches and the variables on the device mesh. `movie_sharding` builds the `ModelParallel`
+  that splits the movie factor table's rows across devices.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import time
+
+import keras
+import numpy as np
+
+from .errors import ArgumentError, ArgumentTypeError, CfnbError
+from .models import MOVIE_FACTORS, MOVIE_IN, USER_IN
+
+_CHUNK_SECONDS = 0.1
+
+
+def check(model: keras.Model, strategy, distribution):
+    """`(strategy, distribution)` for `fit_stages`, checked before anything changes: at most one, each of
+    the right kind, on its backend, and the model's variables made in a strategy's scope."""
+    backend = keras.backend.backend()
+    if strategy is not None and distribution is not None:
+        raise ArgumentError("Give fit_stages a strategy (TensorFlow) or a distribution (JAX), not both.")
+    if strategy is not None:
+        if backend != "tensorflow":
+            raise ArgumentError(f"strategy= is a tf.distribute strategy, for the TensorFlow backend; the Keras "
+                                f"backend is {backend!r}: use distribution=keras.distribution.DataParallel(...) "
+                                "or ModelParallel(...) instead.")
+        import tensorflow as tf
+
+        if not isinstance(strategy, tf.distribute.Strategy):
+            raise ArgumentTypeError(f"strategy must be a tf.distribute.Strategy (e.g. "
+                                    f"tf.distribute.MultiWorkerMirroredStrategy()), got {type(strategy).__name__}.")
+        outside = [v.path for v in model.variables if not strategy.extended.variable_created_in_scope(v.value)]
+        if outside:
+            raise CfnbError(f"The model's variables were not made under this strategy (first: {outside[0]!r}): "
+                            "build the model inside `with strategy.scope():`.")
+    if distribution is not None:
+        if not isinstance(distribution, (keras.distribution.DataParallel, keras.distribution.ModelParallel)):
+            raise ArgumentTypeError(f"distribution must be a keras.distribution.DataParallel or ModelParallel, "
+                                    f"got {type(distribution).__name__}.")
+        if backend != "jax":
+            raise ArgumentError(f"distribution= needs the JAX backend (Keras's distribution API is JAX-only; the "
+                                f"backend is {backend!r}): on TensorFlow use strategy=tf.distribute....Strategy().")
+    active = in_effect(distribution)
+    if active is not None and backend == "jax" and active.device_mesh.devices.size > 1:
+        local = [v.path for v in model.variables
+                 if len(getattr(getattr(v.value, "sharding", None), "device_set", ())) == 1]
+        if local:
+            raise CfnbError(f"The model's variables were not made under this distribution (first: {local[0]!r} "
+                            "sits on one device): build the model inside `with distribution.scope():`.")
+    return strategy, distribution
+
+
+def in_effect(distribution=None):
+    """The keras.distribution a fit runs under: the one given, else the global one (or None)."""
+    return distribution if distribution is not None else keras.distribution.distribution()
+
+
+def scope(strategy=None, distribution=None):
+    """The strategy's or the distribution's scope (variables made in it are placed by it), else nothing."""
+    if strategy is not None:
+        return strategy.scope()
+    if distribution is not None:
+        return distribution.scope()
+    return contextlib.nullcontext()
+
+
+def why_not_fast(strategy=None, distribution=None) -> str | None:
+    """Why the single-device fast engine must not train here (a strategy or a distribution), or None."""
+    if strategy is not None:
+        return "a distribution strategy was given"
+    if in_effect(distribution) is not None:
+        return "a keras.distribution is in effect"
+    return None
+
+
+def runner(model: keras.Model, engine: str, strategy, distribution, batch_size: int, seed: int | None):
+    """`run(x, y, epochs, validation_data, callbacks)` for a fit under a strategy or a distribution,
+    or None when `fit_stages` should pick among its one-device engines (or `engine="fast"` refuses)."""
+    if engine == "fast":
+        return None
+    if strategy is not None:
+        return _strategy_runner(model, engine, strategy, batch_size, seed)
+    distribution = in_effect(distribution)
+    if distribution is not None and keras.backend.backend() == "jax":
+        return _distribution_runner(model, distribution, batch_size)
+    return None
+
+
+def _distribution_runner(model, distribution, batch_size):
+    """Keras's `model.fit` under a keras.distribution, with every batch split evenly over its batch axis.
+
+    JAX needs each batch to divide by the number of devices on the mesh's batch axis. `batch_size`
+    must; when the training set's last batch would not, the set gets a few (fewer than the devices)
+    zero-weight copies of its first ratings, which add nothing to the loss but count in the mean of
+    the batch they land in, as Keras's "sum over batch size" counts every row. Validation predicts
+    the validation set (padded the same way, the copies' predictions dropped) after each epoch, so
+    `val_rmse` is exactly that of the set given.
+    """
+    mesh = distribution.device_mesh
+    devices = max(int(mesh.shape[mesh.axis_names.index(distribution.batch_dim_name)]), 1)
+    devices = max(devices // _process_count(), 1)  # each process feeds its own share of the batch axis
+    if batch_size % devices:
+        raise ArgumentError(f"batch_size={batch_size} does not split evenly over the {devices} devices of the "
+                            f"distribution's batch axis {distribution.batch_dim_name!r}: use a multiple of {devices}.")
+
+    def run(x, y, epochs, validation_data, callbacks):
+        x, y, weight = _padded(x, y, batch_size, devices)
+        validate = [] if validation_data is None else [_Validation(*validation_data, batch_size, devices)]
+        model.fit(x, y, sample_weight=weight, batch_size=batch_size, epochs=epochs, verbose=0, shuffle=True,
+                  callbacks=[*validate, *callbacks])
+    return run
+
+
+def _padded(x, y, batch_size, devices):
+    """`(x, y, weight)` with zero-weight copies of the first rows so that the last batch divides by
+    `devices` (weight None when nothing was added)."""
+    extra = (-(len(y) % batch_size)) % devices
+    if not extra:
+        return x, y, None
+    weight = np.concatenate([np.ones(len(y), np.float32), np.zeros(extra, np.float32)])
+    return {k: np.concatenate([v, v[:extra]]) for k, v in x.items()}, np.concatenate([y, y[:extra]]), weight
+
+
+class _Validation(keras.callbacks.Callback):
+    """At each epoch's end, put the validation set's `val_loss` (MSE plus the l2 penalty, as the fast
+    engine reports it) and `val_rmse` into the logs, for the callbacks after it."""
+
+    def __init__(self, x, y, batch_size, devices):
+        super().__init__()
+        self.x, _, _ = _padded(x, y, batch_size, devices)
+        self.y, self.batch_size = np.asarray(y, np.float32).reshape(-1), batch_size
+
+    def on_epoch_end(self, epoch, logs=None):
+        pred = self.model.predict(self.x, batch_size=self.batch_size, verbose=0).reshape(-1)[:len(self.y)]
+        mse = float(np.mean((pred - self.y) ** 2))
+        penalty = float(sum(float(keras.ops.convert_to_numpy(v)) for v in self.model.losses))
+        if logs is not None:
+            logs.update(val_loss=mse + penalty, val_rmse=math.sqrt(mse))
+
+
+def _process_count() -> int:
+    import jax
+
+    return jax.process_count()
+
+
+def _strategy_runner(model, engine, strategy, batch_size, seed):
+    """Through `StrategyLoop`; None for `engine="keras"` (or a model the loop does not know) on one worker."""
+    import tensorflow as tf
+
+    why = strategy_problem(model)
+    if engine == "keras" or why:
+        if isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
+            raise CfnbError(f"Keras {keras.__version__}'s model.fit fails under MultiWorkerMirroredStrategy with "
+                            "dict inputs, so " + (f"this model cannot train there: cfnb's strategy loop needs "
+                                                  f"cfnb's inputs and MSE loss, and {why}." if why else
+                                                  "use engine='auto' (cfnb's strategy loop)."))
+        return None
+    loops = model.__dict__.setdefault("_cfnb_strategy_loops", {})
+    key = (id(strategy), int(batch_size), id(model.optimizer))
+    loop = loops.get(key)
+    if loop is None:
+        loop = loops[key] = StrategyLoop(model, strategy, batch_size, seed)
+    else:
+        loop.reseed(seed)
+
+    def run(x, y, epochs, validation_data, callbacks):
+        return loop.fit(x, y, epochs=epochs, validation_data=validation_data, callbacks=callbacks)
+    return run
+
+
+def movie_sharding(devices=None, model_devices: int | None = None):
+    """A JAX `keras.distribution.ModelParallel` that splits the movie factor table's rows across devices.
+
+    Args:
+        devices: the devices (default: every device, `keras.distribution.list_devices()`).
+        model_devices: how many devices share the table (default: all); the rest of the mesh splits
+            the batch, so `len(devices)` must be a multiple of it.
+
+    Returns:
+        A `ModelParallel` on a `("batch", "model")` device mesh whose layout puts the rows of
+        `movie_factors/embeddings` (and its optimizer moments) on the "model" axis; everything else is
+        replicated. Build the model and fit inside its `scope()` (or `fit_stages(..., distribution=)`).
+    """
+    devices = list(devices) if devices is not None else keras.distribution.list_devices()
+    shards = len(devices) if model_devices is None else int(model_devices)
+    if shards < 1 or len(devices) % shards:
+        raise ArgumentError(f"model_devices must divide the {len(devices)} devices, got {model_devices!r}.")
+    mesh = keras.distribution.DeviceMesh((len(devices) // shards, shards), ("batch", "model"), devices)
+    layout = keras.distribution.LayoutMap(mesh)
+    layout[f"{MOVIE_FACTORS}/embeddings"] = ("model", None)
+    return keras.distribution.ModelParallel(layout_map=layout, batch_dim_name="batch")
+
+
+def strategy_problem(model: keras.Model) -> str | None:
+    """Why `StrategyLoop` cannot train `model`, or None if it can (cfnb inputs, MSE loss)."""
+    names = sorted(getattr(t, "name", "").split(":")[0] for t in getattr(model, "inputs", None) or [])
+    if names != sorted([MOVIE_IN, USER_IN]):
+        return f"its inputs are {names}, not {USER_IN} and {MOVIE_IN}"
+    loss = getattr(model, "loss", None)
+    if loss not in ("mse", "mean_squared_error") and type(loss).__name__ != "MeanSquaredError":
+        return f"its loss is {loss!r}, not mean squared error"
+    return None
+
+
+class StrategyLoop:
+    """Train `model` under a `tf.distribute` strategy, one global batch per step (see module docstring).
+
+    Args:
+        model: a compiled cfnb-style model whose variables were made in `strategy.scope()`.
+        strategy: a `tf.distribute.Strategy` (MultiWorkerMirroredStrategy, MirroredStrategy, ...).
+        batch_size: ratings per step, across all replicas.
+        seed: seeds the order of the batches (identical on every worker); None agrees on a fresh one.
+    """
+
+    def __init__(self, model: keras.Model, strategy, batch_size: int, seed: int | None = None):
+        import tensorflow as tf
+
+        self.model, self.strategy, self.batch_size = model, strategy, int(batch_size)
+        self.replicas = int(strategy.num_replicas_in_sync)
+        self.per_replica = math.ceil(self.batch_size / self.replicas)
+        self._agree_fn = tf.function(self._agree)
+        self._chunk_fn = tf.function(self._chunk, reduce_retracing=True)
+        self._eval_fn = tf.function(self._sq_errors, reduce_retracing=True)
+        self._steps_per_call = 16
+        self.reseed(seed)
+
+    # ----------------------------------------------------------------------------- graph code
+    def _step(self, users, movies, ratings, idx, weight):
+        """One replica's share of one global step; returns the global batch's sum of squared errors."""
+        import tensorflow as tf
+
+        ctx = tf.distribute.get_replica_context()
+        begin = tf.cast(ctx.replica_id_in_sync_group, tf.int32) * self.per_replica
+        mine, w = idx[begin:begin + self.per_replica], weight[begin:begin + self.per_replica]
+        x = {USER_IN: tf.gather(users, mine)[:, None], MOVIE_IN: tf.gather(movies, mine)[:, None]}
+        variables = self.model.trainable_variables
+        with tf.GradientTape() as tape:
+            pred = tf.reshape(self.model(x, training=True), [-1])
+            sq = tf.reduce_sum(w * tf.square(pred - tf.gather(ratings, mine)))
+            loss = sq / tf.maximum(tf.reduce_sum(weight), 1.0)
+            if self.model.losses:
+                loss += tf.add_n(self.model.losses) / self.replicas
+        self.model.optimizer.apply(tape.gradient(loss, variables), variables)
+        return ctx.all_reduce("sum", sq)
+
+    def _chunk(self, users, movies, ratings, order, weight, start, count):
+        """Steps `start .. start+count-1` of an epoch; returns their summed squared errors."""
+        import tensorflow as tf
+
+        def body(i, acc):
+            total = self.strategy.run(self._step, args=(users, movies, ratings, order[i], weight[i]))
+            return i + 1, acc + self.strategy.experimental_local_results(total)[0]
+
+        _, acc = tf.while_loop(lambda i, acc: i < start + count, body, (start, tf.constant(0.0)))
+        return acc
+
+    def _agree(self, wishes):
+        """The element-wise sum of every replica's `wishes` vector (one all-reduce)."""
+        import tensorflow as tf
+
+        def replica(w):  # tf.identity places the value on the replica's device, which all_reduce needs
+            return tf.distribute.get_replica_context().all_reduce("sum", tf.identity(w))
+
+        out = self.strategy.run(replica, args=(wishes,))
+        return self.strategy.experimental_local_results(out)[0]
+
+    def _sq_errors(self, users, movies, ratings):
+        import tensorflow as tf
+
+        pred = tf.reshape(self.model({USER_IN: users[:, None], MOVIE_IN: movies[:, None]}, training=False), [-1])
+        return tf.reduce_sum(tf.square(pred - ratings))
+
+    # ---------------------------------------------------------------------------- Python driver
+    def reseed(self, seed: int | None) -> None:
+        """Restart the batch order from `seed`; None: a fresh seed, agreed by all workers."""
+        if seed is None:
+            import tensorflow as tf
+
+            mine = int(np.random.SeedSequence().entropy % (2 ** 20))  # whole float32s add up exactly
+            seed = int(self._agree_fn(tf.constant([mine, 0], tf.float32)).numpy()[0])
+        self._rng = np.random.default_rng(int(seed))
+
+    def _order(self, n: int):
+        """The epoch's (steps, replicas * per_replica) row order and weights (0 marks padding)."""
+        steps = math.ceil(n / self.batch_size)
+        perm = self._rng.permutation(n).astype(np.int32)  # the fast engine's order for the same seed
+        pad = steps * self.batch_size - n
+        if pad:  # padding repeats rows of the same batch (weight 0), so no new rows are touched
+            perm = np.concatenate([perm, np.resize(perm[(steps - 1) * self.batch_size:], pad)])
+        order = perm.reshape(steps, self.batch_size)
+        weight = (np.arange(steps * self.batch_size) < n).astype(np.float32).reshape(steps, self.batch_size)
+        extra = self.replicas * self.per_replica - self.batch_size
+        if extra:  # a batch that does not divide evenly: equal slices, the last ones padded
+            order = np.concatenate([order, order[:, :extra]], axis=1)
+            weight = np.concatenate([weight, np.zeros((steps, extra), np.float32)], axis=1)
+        return order, weight
+
+    def evaluate(self, x, y) -> float:
+        """Mean squared error of the model on `(x, y)` (no regularisation), on this worker's copy."""
+        import tensorflow as tf
+
+        if len(y) == 0:
+            return float("nan")
+        u, m, r = (tf.constant(np.asarray(a, d).reshape(-1)) for a, d in
+                   ((x[USER_IN], np.int32), (x[MOVIE_IN], np.int32), (y, np.float32)))
+        return float(self._eval_fn(u, m, r)) / len(y)
+
+    def penalty(self) -> float:
+        """The model's regularisation losses (the embeddings' l2) at its current weights."""
+        return float(sum(float(keras.ops.convert_to_numpy(v)) for v in self.model.losses))
+
+    def fit(self, x, y, epochs: int = 1, validation_data=None, callbacks=()) -> bool:
+        """Train for `epochs` epochs, calling Keras callbacks as `cfnb.fast.FastEngine.fit` does.
+
+        Returns:
+            Whether the workers agreed to stop early (the same answer on every worker).
+
+        Raises:
+            CfnbError: another process of the cluster stopped (crashed, killed, or left after a
+                second Ctrl-C), so the collectives cannot go on.
+        """
+        import tensorflow as tf
+
+        try:
+            return self._fit(x, y, epochs, validation_data, callbacks)
+        except (tf.errors.UnavailableError, tf.errors.AbortedError, tf.errors.CancelledError,
+                tf.errors.DeadlineExceededError) as error:
+            lines = [line.strip() for line in str(error).splitlines()]
+            at = next((k for k, line in enumerate(lines) if "aborted by" in line), None)
+            why = type(error).__name__ if at is None else " ".join(lines[at:at + 2])
+            raise CfnbError(f"Another process of the cluster stopped, so this fit cannot go on ({why[:300]}). The "
+                            "model keeps its weights from the last step here. Restart every process of the cluster: "
+                            "TensorFlow's collectives cannot recover in this one.") from None
+
+    def _fit(self, x, y, epochs, validation_data, callbacks) -> bool:
+        import tensorflow as tf
+
+        model, n = self.model, len(y)
+        data = (tf.constant(np.asarray(x[USER_IN], np.int32).reshape(-1)),
+                tf.constant(np.asarray(x[MOVIE_IN], np.int32).reshape(-1)),
+                tf.constant(np.asarray(y, np.float32).reshape(-1)))
+        steps = math.ceil(n / self.batch_size)
+        cbs = keras.callbacks.CallbackList(list(callbacks), add_history=False, add_progbar=False, model=model,
+                                           epochs=epochs, steps=steps, verbose=0)
+        model.stop_training = False
+        logs = None
+        cbs.on_train_begin()
+        for epoch in range(epochs):
+            cbs.on_epoch_begin(epoch)
+            order, weight = (tf.constant(a) for a in self._order(n))
+            total, done = 0.0, 0
+            while done < steps:
+                count = min(self._steps_per_call, steps - done)  # agreed: the same on every worker
+                began = time.perf_counter()
+                total += float(self._chunk_fn(*data, order, weight, tf.constant(done), tf.constant(count)))
+                first = epoch == 0 and done == 0  # the first call of a fit pays for tracing: not a timing
+                wanted = self._steps_per_call if first else self._resize(count, time.perf_counter() - began)
+                done += count
+                batch_logs = {"loss": total / min(done * self.batch_size, n)}
+                for b in range(done - count, done):  # replay the per-step hooks for this chunk
+                    cbs.on_train_batch_begin(b)
+                    cbs.on_train_batch_end(b, batch_logs)
+                if self._agree_on(model.stop_training, wanted):
+                    break
+            penalty = self.penalty()
+            logs = {"loss": total / max(min(done * self.batch_size, n), 1) + penalty}
+            if validation_data is not None and len(validation_data[1]):
+                logs.update(self._validate(validation_data, cbs, penalty))
+            cbs.on_epoch_end(epoch, logs)
+            if self._agree_on(model.stop_training, self._steps_per_call):
+                break
+        cbs.on_train_end(logs)
+        return bool(model.stop_training)
+
+    @staticmethod
+    def _resize(count, seconds) -> int:
+        """The steps this worker would run in the next call, to take about 0.1 s."""
+        return int(min(max(_CHUNK_SECONDS * count / max(seconds, 1e-6), 1), 100_000))
+
+    def _agree_on(self, stop: bool, steps_per_call: int) -> bool:
+        """One all-reduce: stop if any worker wants to, and from now on run the replicas' mean proposed
+        steps per call (every worker must run the same steps between two agreements)."""
+        import tensorflow as tf
+
+        stops, counts = self._agree_fn(tf.constant([int(bool(stop)), int(steps_per_call)], tf.float32)).numpy()
+        self._steps_per_call = max(int(counts) // self.replicas, 1)
+        self.model.stop_training = bool(stops > 0)
+        return self.model.stop_training
+
+    def _validate(self, validation_data, cbs, penalty):
+        vx, vy = validation_data
+        cbs.on_test_begin()
+        mse = self.evaluate(vx, vy)
+        logs = {"loss": mse + penalty, "rmse": math.sqrt(mse)}
+        for b in range(math.ceil(len(vy) / self.batch_size)):  # replay Keras's per-batch test hooks
+            cbs.on_test_batch_begin(b)
+            cbs.on_test_batch_end(b, logs)
+        cbs.on_test_end(logs)
+        return {"val_loss": logs["loss"], "val_rmse": logs["rmse"]}
