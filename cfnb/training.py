@@ -361,7 +361,7 @@ def _fit_stages(model, train, val, stages, batch_size, progress, callbacks, hist
         extra.append(_StopWhen(ctrl_c, *([stop] if stop is not None else [])))
         validation = (val.x, val.y) if val is not None and len(val) else None
         train_x, train_y = train.x, train.y
-        with _ctrl_c_stops(ctrl_c), distributed.scope(None, distribution):
+        with _ctrl_c_stops(ctrl_c), distributed.scope(distribution=distribution):
             for k, stage in enumerate(stages):
                 model.optimizer.learning_rate = stage.lr
                 done = history.rows[-1]["epoch"] if history.rows else 0

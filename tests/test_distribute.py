@@ -40,7 +40,7 @@ DEADLINE_S = 240  # for the two workers together; they take ~30-60 s on two busy
 ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "CUDA_VISIBLE_DEVICES": "", "KERAS_BACKEND": "tensorflow"}
 
 MIRRORED = textwrap.dedent("""
-    import json
+    import json, sys
     import tensorflow as tf
     cpu = tf.config.list_physical_devices("CPU")[0]
     tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
@@ -49,9 +49,6 @@ MIRRORED = textwrap.dedent("""
     from multiworker_worker import DATA, FIT, KIND, MODEL, SPLIT_SEED
 
     train, val = cfnb.synthetic(**DATA).split(seed=SPLIT_SEED)
-    one = cfnb.build_model(KIND, train.n_users, train.n_items, **MODEL)
-    single = cfnb.fit_stages(one, train, val, **FIT)            # the fast engine, one device
-
     strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])  # one per process: TF's collective
     assert strategy.num_replicas_in_sync == 2                     # keys collide across two of them
     with strategy.scope():
@@ -64,10 +61,9 @@ MIRRORED = textwrap.dedent("""
         model = cfnb.build_model("bias", small.n_users, small.n_items, n_factors=4)
     keras_fit = cfnb.fit_stages(model, ktrain, kval, stages=[(1e-2, 2), (1e-3, 1)], batch_size=128,
                                 progress=False, seed=0, strategy=strategy, engine="keras")
+    np.savez(sys.argv[1], *two.get_weights())
     print(json.dumps({
-        "single": single.to_frame()[["lr", "loss", "val_rmse"]].to_dict("list"),
         "mirrored": mirrored.to_frame()[["lr", "loss", "val_rmse"]].to_dict("list"),
-        "weights_diff": max(float(np.abs(a - b).max()) for a, b in zip(one.get_weights(), two.get_weights())),
         "loops": len(two.__dict__.get("_cfnb_strategy_loops", {})),
         "keras": keras_fit.to_frame()[["lr", "val_rmse"]].to_dict("list"),
         "keras_loops": len(model.__dict__.get("_cfnb_strategy_loops", {})),
@@ -76,18 +72,30 @@ MIRRORED = textwrap.dedent("""
 """)
 
 
-def test_fit_stages_under_mirrored_strategy_on_two_cpu_devices():
-    done = subprocess.run([sys.executable, "-c", MIRRORED], capture_output=True, text=True, timeout=240,
+@pytest.fixture(scope="module")
+def one_process():
+    """The tests' fit in this process, on one device (the fast engine): the reference."""
+    train, val = cfnb.synthetic(**worker.DATA).split(seed=worker.SPLIT_SEED)
+    model = cfnb.build_model(worker.KIND, train.n_users, train.n_items, **worker.MODEL)
+    return model, cfnb.fit_stages(model, train, val, **worker.FIT), (train, val)
+
+
+def test_fit_stages_under_mirrored_strategy_on_two_cpu_devices(one_process, tmp_path):
+    done = subprocess.run([sys.executable, "-c", MIRRORED, str(tmp_path / "weights.npz")], capture_output=True,
+                          text=True, timeout=240,
                           env={**ENV, "PYTHONPATH": os.pathsep.join([str(HERE), ENV.get("PYTHONPATH", "")])})
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-4000:]
     got = json.loads(done.stdout.strip().splitlines()[-1])
-    single, mirrored = got["single"], got["mirrored"]
+    model, single, _ = one_process
+    single, mirrored = single.to_frame(), got["mirrored"]
     # cfnb's strategy loop: each batch of 64 split 32 + 32 over the devices, the one-device numbers
     assert got["loops"] == 1
     assert np.allclose(mirrored["lr"], [1e-2, 1e-2, 1e-2, 1e-3])
     assert np.allclose(mirrored["val_rmse"], single["val_rmse"], atol=1e-4), (mirrored, single)
     assert np.allclose(mirrored["loss"], single["loss"], rtol=1e-4), (mirrored, single)
-    assert got["weights_diff"] < 1e-3
+    saved = np.load(tmp_path / "weights.npz")
+    for k, w in enumerate(model.get_weights()):
+        assert np.allclose(saved[f"arr_{k}"], w, atol=1e-3)
     # engine="keras": Keras's own model.fit under the strategy
     keras_fit = got["keras"]
     assert got["keras_loops"] == 0
@@ -172,15 +180,17 @@ def test_two_workers_end_with_the_same_weights(two_workers):
     assert np.array_equal(w0["val_rmse"], w1["val_rmse"]) and np.array_equal(w0["loss"], w1["loss"])
 
 
-def test_two_workers_match_one_process(two_workers):
+def test_two_workers_match_one_process(two_workers, one_process):
     w0 = two_workers["full"][0]
-    train, val = cfnb.synthetic(**worker.DATA).split(seed=worker.SPLIT_SEED)
-    model = cfnb.build_model(worker.KIND, train.n_users, train.n_items, **worker.MODEL)
-    single = cfnb.fit_stages(model, train, val, **worker.FIT)  # one process, the fast engine
-    # The same batches and maths, sums in another order: measured ~1e-7 apart (the issue asks 0.01).
+    reference, single, (train, val) = one_process
+    # The same batches and maths, sums in another order: measured 6e-8 apart on the RMSE and 4e-7 on
+    # any weight (the issue asks for 0.01 on the RMSE).
     assert abs(w0["val_rmse"][-1] - single.val_rmse) < 1e-3, (w0["val_rmse"], single.val_rmse)
+    for a, b in zip(weights(w0), reference.get_weights()):
+        assert np.allclose(a, b, atol=1e-4)
     assert w0["val_rmse"][-1] < 0.6 < w0["val_rmse"][0]  # it learned (the global mean scores 0.77)
     # The workers' weights are what their history says: evaluated here, the same (unclipped) RMSE.
+    model = cfnb.build_model(worker.KIND, train.n_users, train.n_items, **worker.MODEL)
     model.set_weights(weights(w0))
     pred = model.predict(val.x, batch_size=4096, verbose=0).reshape(-1)
     assert abs(np.sqrt(np.mean((pred - val.y) ** 2)) - w0["val_rmse"][-1]) < 1e-5
