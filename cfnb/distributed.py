@@ -17,13 +17,16 @@
     steps the workers agree (one small all-reduce) on whether to stop and how many steps to run next.
 
   Callbacks see what the fast engine shows them (`cfnb.fast`): per-batch hooks replayed after each
-  chunk, validation on each worker's copy of the (identical) weights, `on_epoch_end` with
-  `{loss, val_loss, val_rmse}`.
+  chunk of steps, validation on each worker's copy of the (identical) weights between
+  `on_test_begin` and `on_test_end`, `on_epoch_end` with `{loss, val_loss, val_rmse}`.
 
-* **JAX** (`keras.distribution`): a `DataParallel` or `ModelParallel` distribution, set globally or
-  given as `fit_stages(..., distribution=...)`, trains through Keras's own `model.fit`, which lays
-  out the batches and the variables on the device mesh. `movie_sharding` builds the `ModelParallel`
-  that splits the movie factor table's rows across devices.
+* **JAX** (`keras.distribution`): a `DataParallel` or `ModelParallel` distribution, given as
+  `fit_stages(..., distribution=...)` or set globally, trains through Keras's own `model.fit`, which
+  lays out the batches and the variables on the device mesh; cfnb only makes every batch split
+  evenly over the devices and validates on exactly the set given. `movie_sharding` builds the
+  `ModelParallel` that splits the movie factor table's rows across devices.
+
+No private Keras or TensorFlow API is used here.
 """
 
 from __future__ import annotations
@@ -161,9 +164,8 @@ class _Validation(keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         pred = self.model.predict(self.x, batch_size=self.batch_size, verbose=0).reshape(-1)[:len(self.y)]
         mse = float(np.mean((pred - self.y) ** 2))
-        penalty = float(sum(float(keras.ops.convert_to_numpy(v)) for v in self.model.losses))
         if logs is not None:
-            logs.update(val_loss=mse + penalty, val_rmse=math.sqrt(mse))
+            logs.update(val_loss=mse + _penalty(self.model), val_rmse=math.sqrt(mse))
 
 
 def _process_count() -> int:
@@ -226,8 +228,9 @@ def strategy_problem(model: keras.Model) -> str | None:
     if names != sorted([MOVIE_IN, USER_IN]):
         return f"its inputs are {names}, not {USER_IN} and {MOVIE_IN}"
     loss = getattr(model, "loss", None)
-    if loss not in ("mse", "mean_squared_error") and type(loss).__name__ != "MeanSquaredError":
-        return f"its loss is {loss!r}, not mean squared error"
+    loss = keras.losses.get(loss) if isinstance(loss, str) else loss
+    if not (loss is keras.losses.mean_squared_error or isinstance(loss, keras.losses.MeanSquaredError)):
+        return f"its loss is {model.loss!r}, not mean squared error"
     return None
 
 
@@ -326,17 +329,7 @@ class StrategyLoop:
 
     def evaluate(self, x, y) -> float:
         """Mean squared error of the model on `(x, y)` (no regularisation), on this worker's copy."""
-        import tensorflow as tf
-
-        if len(y) == 0:
-            return float("nan")
-        u, m, r = (tf.constant(np.asarray(a, d).reshape(-1)) for a, d in
-                   ((x[USER_IN], np.int32), (x[MOVIE_IN], np.int32), (y, np.float32)))
-        return float(self._eval_fn(u, m, r)) / len(y)
-
-    def penalty(self) -> float:
-        """The model's regularisation losses (the embeddings' l2) at its current weights."""
-        return float(sum(float(keras.ops.convert_to_numpy(v)) for v in self.model.losses))
+        return float(self._eval_fn(*_tensors(x, y))) / len(y) if len(y) else float("nan")
 
     def fit(self, x, y, epochs: int = 1, validation_data=None, callbacks=()) -> bool:
         """Train for `epochs` epochs, calling Keras callbacks as `cfnb.fast.FastEngine.fit` does.
@@ -364,10 +357,7 @@ class StrategyLoop:
     def _fit(self, x, y, epochs, validation_data, callbacks) -> bool:
         import tensorflow as tf
 
-        model, n = self.model, len(y)
-        data = (tf.constant(np.asarray(x[USER_IN], np.int32).reshape(-1)),
-                tf.constant(np.asarray(x[MOVIE_IN], np.int32).reshape(-1)),
-                tf.constant(np.asarray(y, np.float32).reshape(-1)))
+        model, n, data = self.model, len(y), _tensors(x, y)
         steps = math.ceil(n / self.batch_size)
         cbs = keras.callbacks.CallbackList(list(callbacks), add_history=False, add_progbar=False, model=model,
                                            epochs=epochs, steps=steps, verbose=0)
@@ -391,7 +381,7 @@ class StrategyLoop:
                     cbs.on_train_batch_end(b, batch_logs)
                 if self._agree_on(model.stop_training, wanted):
                     break
-            penalty = self.penalty()
+            penalty = _penalty(model)
             logs = {"loss": total / max(min(done * self.batch_size, n), 1) + penalty}
             if validation_data is not None and len(validation_data[1]):
                 logs.update(self._validate(validation_data, cbs, penalty))
@@ -417,12 +407,22 @@ class StrategyLoop:
         return self.model.stop_training
 
     def _validate(self, validation_data, cbs, penalty):
-        vx, vy = validation_data
+        """`val_loss` (MSE plus the penalty) and `val_rmse`, between `on_test_begin` and `on_test_end`."""
         cbs.on_test_begin()
-        mse = self.evaluate(vx, vy)
-        logs = {"loss": mse + penalty, "rmse": math.sqrt(mse)}
-        for b in range(math.ceil(len(vy) / self.batch_size)):  # replay Keras's per-batch test hooks
-            cbs.on_test_batch_begin(b)
-            cbs.on_test_batch_end(b, logs)
-        cbs.on_test_end(logs)
-        return {"val_loss": logs["loss"], "val_rmse": logs["rmse"]}
+        mse = self.evaluate(*validation_data)
+        cbs.on_test_end({"loss": mse + penalty, "rmse": math.sqrt(mse)})
+        return {"val_loss": mse + penalty, "val_rmse": math.sqrt(mse)}
+
+
+def _tensors(x, y):
+    """`(users, movies, ratings)` as flat int32, int32 and float32 tensors."""
+    import tensorflow as tf
+
+    return (tf.constant(np.asarray(x[USER_IN], np.int32).reshape(-1)),
+            tf.constant(np.asarray(x[MOVIE_IN], np.int32).reshape(-1)),
+            tf.constant(np.asarray(y, np.float32).reshape(-1)))
+
+
+def _penalty(model) -> float:
+    """The model's regularisation losses (the embeddings' l2) at its current weights."""
+    return float(sum(float(keras.ops.convert_to_numpy(v)) for v in model.losses))
