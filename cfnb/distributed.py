@@ -3,7 +3,8 @@
 * **TensorFlow** (`fit_stages(..., strategy=...)`): `StrategyLoop` is a plain training loop of
   `strategy.run` steps. Keras 3's own `model.fit` fails under `tf.distribute.MultiWorkerMirroredStrategy`
   with cfnb's dict inputs (its symbolic build `strategy.reduce`s a nested batch, which the
-  cross-worker reducer cannot), so every strategy trains here, with the single-process maths:
+  cross-worker reducer cannot), so cfnb's models train here under any strategy (`engine="keras"`
+  keeps `model.fit` where it works, e.g. `MirroredStrategy`), with the one-device maths:
 
   - one step is one *global* batch of `batch_size` ratings, split into equal slices, one per replica
     (a worker process or a device); the batches come in the same seeded order as the fast engine's,

@@ -5,9 +5,9 @@
   `model.fit` (`engine="keras"`) still trains under the strategy.
 * MultiWorkerMirroredStrategy with two processes (a chief and a worker) on loopback ports, configured
   by TF_CONFIG (`tests/multiworker_worker.py`): both end with the same weights, the RMSE matches a
-  one-process fit, the chief's `cfnb.save` loads here, and a Ctrl-C on the worker stops both after
-  the same step. The processes run under a deadline and are killed, with any process they started,
-  whatever happens.
+  one-process fit, the chief's `cfnb.save` loads here, a Ctrl-C on the worker stops both after the
+  same step, and a worker that leaves (Ctrl-C twice) ends the chief's fit with a CfnbError. The
+  processes run under a deadline and are killed, with any process they started, whatever happens.
 """
 
 import json
@@ -36,7 +36,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 import multiworker_worker as worker  # noqa: E402
 
-DEADLINE_S = 240  # for the two workers together; they take ~30-60 s on two busy cores
+DEADLINE_S = 300  # for the two workers together; they took 70-125 s on 2 cores shared with ~10 busy processes
 ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "CUDA_VISIBLE_DEVICES": "", "KERAS_BACKEND": "tensorflow"}
 
 MIRRORED = textwrap.dedent("""

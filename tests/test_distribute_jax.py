@@ -3,7 +3,8 @@
 JAX makes its devices when it starts, so each run is a subprocess with
 `XLA_FLAGS=--xla_force_host_platform_device_count=2` and `KERAS_BACKEND=jax`: it needs only `jax`
 installed (`pip install "cfnb[jax]"`), and runs in the TensorFlow job like any other test. One
-subprocess runs every fit (a one-device reference, DataParallel, ModelParallel) under a deadline.
+subprocess runs every fit (a one-device reference with the same engine, Keras's `model.fit`;
+DataParallel; ModelParallel) under a deadline.
 """
 
 import json
@@ -47,8 +48,8 @@ SCRIPT = textwrap.dedent("""
         out[name] = {"lr": frame["lr"].tolist(), "val_rmse": frame["val_rmse"].tolist(),
                      "weights": [w.tolist() for w in model.get_weights()]}
 
-    one = build()                               # no distribution: one device
-    record("single", one, cfnb.fit_stages(one, train, val, **FIT))
+    one = build()                               # no distribution: one device, the same engine (model.fit)
+    record("single", one, cfnb.fit_stages(one, train, val, engine="keras", **FIT))
     out["single_devices"] = devices(one.get_layer(MOVIE_FACTORS).embeddings)
 
     dp = keras.distribution.DataParallel(devices=jax.devices())      # given to fit_stages
