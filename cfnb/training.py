@@ -9,6 +9,7 @@ import threading
 import time
 import warnings
 import weakref
+from collections import Counter
 from dataclasses import dataclass
 
 import keras
@@ -72,7 +73,33 @@ class StagedHistory:
     def __init__(self, rows=None):
         self.rows: list[dict] = list(rows or [])
         self.interrupted = False
-        self.stages: list[Stage] = []
+        self.stages: list[Stage] = []  # the plan: stage number k is `stages[k - 1]`
+
+    def remaining(self) -> list[tuple[int, Stage]]:
+        """`(stage number, stage)` of the planned epochs not run yet (an epoch cut short counts as run)."""
+        done = Counter(row["stage"] for row in self.rows)
+        return [(k, Stage(s.lr, s.epochs - done[k])) for k, s in enumerate(self.stages, 1) if s.epochs > done[k]]
+
+    def plan(self, stages=None) -> list[tuple[int, Stage]]:
+        """The `(stage number, stage)` pairs a fit continuing this history runs, recorded in `stages`.
+
+        With `stages`, the plan becomes what ran so far followed by these (numbered on); without, the
+        planned stages not run yet, or the lesson's stages for an empty history.
+        """
+        if stages is None:
+            if not self.rows and not self.stages:
+                stages = LESSON_STAGES
+            elif self.remaining():
+                return self.remaining()
+            else:
+                raise CfnbError(f"This history ran all its {len(self.stages)} planned stage(s) "
+                                f"({len(self.rows)} epochs): pass stages=[(lr, epochs), ...] to fit more.")
+        stages = parse_stages(stages)
+        ran = Counter(row["stage"] for row in self.rows)  # epochs run per stage number
+        lrs = {row["stage"]: row["lr"] for row in self.rows}
+        self.stages = [Stage(self.stages[k - 1].lr if k <= len(self.stages) else lrs[k], n)
+                       for k, n in sorted(ran.items())] + stages
+        return list(enumerate(stages, len(ran) + 1))
 
     def to_frame(self) -> pd.DataFrame:
         """One row per epoch; columns `stage`, `epoch`, `lr`, `loss`, `val_loss`, `val_rmse`, `seconds`."""
@@ -209,7 +236,7 @@ def compile_model(model: keras.Model, lr: float = 1e-3, optimizer=None, **compil
     return model
 
 
-def fit_stages(model: keras.Model, train: Ratings, val: Ratings | None = None, stages=LESSON_STAGES,
+def fit_stages(model: keras.Model, train: Ratings, val: Ratings | None = None, stages=None,
                batch_size: int = 64, progress="auto", callbacks=(), history: StagedHistory | None = None,
                stop: threading.Event | None = None, seed: int | None = None, engine: str = "auto",
                update: str = "exact", strategy=None, distribution=None) -> StagedHistory:
@@ -224,12 +251,14 @@ def fit_stages(model: keras.Model, train: Ratings, val: Ratings | None = None, s
             ratings of ids new to the vocabulary are left out of the per-epoch `val_rmse` (with a
             warning); `cfnb.evaluate` scores them with the cold-start fallback.
         stages: `(learning rate, epochs)` pairs, run in order; the rate is set on the optimizer so
-            that it really takes effect.
+            that it really takes effect. None (default): `LESSON_STAGES`, or when continuing a
+            `history`, the stages it planned and has not run yet.
         batch_size: ratings per gradient step.
         progress: "auto" (live bar and plot in a notebook, a plain line in a terminal), "notebook",
             "terminal", or False.
         callbacks: extra Keras callbacks.
-        history: a history to continue (its epochs and stages go on counting).
+        history: a history to continue on the same model: its epochs and stages count on, and
+            without `stages` the fit runs what it had left (see `StagedHistory.plan`).
         stop: a `threading.Event`; once set, training ends after the current batch.
         seed: if given, seeds shuffling and dropout for a reproducible fit.
         engine: "fast" (`cfnb.fast.FastEngine`: many steps per TensorFlow call, XLA-compiled, the
@@ -260,7 +289,7 @@ def fit_stages(model: keras.Model, train: Ratings, val: Ratings | None = None, s
         Ctrl-C, or one from a callback) stops the fit wherever it is: the model gets back its weights
         and optimizer state from the end of the last epoch in the history.
     """
-    stages = parse_stages(stages)
+    stages = None if stages is None else parse_stages(stages)
     batch_size = checks.whole("batch_size", batch_size)
     train, val = _check_fit_arguments(model, train, val, callbacks, history, stop, progress)
     seed = checks.seed("seed", seed)
@@ -338,6 +367,7 @@ def _fitting(model):
 def _fit_stages(model, train, val, stages, batch_size, progress, callbacks, history, stop, seed, engine, update,
                 strategy, distribution=None):
     history = history if history is not None else StagedHistory()
+    plan = history.plan(stages)
     history.interrupted = False
     first_row = len(history.rows)
     checkpoint = bar = runner = None
@@ -346,26 +376,24 @@ def _fit_stages(model, train, val, stages, batch_size, progress, callbacks, hist
             keras.utils.set_random_seed(int(seed))
         with distributed.scope(strategy, distribution):  # optimizer variables laid out like the model's
             if not getattr(model, "compiled", False) or model.optimizer is None:
-                compile_model(model, stages[0].lr)
+                compile_model(model, plan[0][1].lr)
             if not model.optimizer.built:  # so the checkpoint below holds the optimizer's slots too
                 model.optimizer.build(model.trainable_variables)
         runner = _runner(model, engine, update, strategy, batch_size, seed, distribution)
         checkpoint = _Checkpoint(model, history)
-        first_stage = (history.rows[-1]["stage"] if history.rows else 0) + 1
-        history.stages.extend(stages)
         steps = math.ceil(len(train) / batch_size)
         from .progress import make_progress
-        bar = make_progress(progress, history, total_epochs=sum(s.epochs for s in stages), steps_per_epoch=steps)
+        bar = make_progress(progress, history, total_epochs=sum(s.epochs for _, s in plan), steps_per_epoch=steps)
         extra = [bar] if bar is not None else []
         ctrl_c = threading.Event()
         extra.append(_StopWhen(ctrl_c, *([stop] if stop is not None else [])))
         validation = (val.x, val.y) if val is not None and len(val) else None
         train_x, train_y = train.x, train.y
         with _ctrl_c_stops(ctrl_c), distributed.scope(distribution=distribution):
-            for k, stage in enumerate(stages):
+            for number, stage in plan:
                 model.optimizer.learning_rate = stage.lr
                 done = history.rows[-1]["epoch"] if history.rows else 0
-                recorder = _Recorder(history, first_stage + k, done)
+                recorder = _Recorder(history, number, done)
                 stopped = runner(train_x, train_y, epochs=stage.epochs, validation_data=validation,
                                  callbacks=[recorder, checkpoint, *extra, *callbacks])
                 if stopped is None:  # only the strategy loop answers, the same on every worker

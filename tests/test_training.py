@@ -106,3 +106,69 @@ def test_terminal_progress_prints_a_line_per_epoch(small, capsys):
     cfnb.fit_stages(model, train, val, stages=[(1e-2, 2)], batch_size=512, progress="terminal")
     err = capsys.readouterr().err
     assert "stage 1" in err and "val_rmse" in err and "100%" in err
+
+
+class StopAt(keras.callbacks.Callback):
+    """Sets a stop event after `n` batches, as the widgets' Stop button does."""
+
+    def __init__(self, n, event):
+        super().__init__()
+        self.n, self.event, self.count = n, event, 0
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.count += 1
+        if self.count == self.n:
+            self.event.set()
+
+
+def test_history_continues_the_remaining_stages_on_the_same_weights_and_optimizer(small):
+    train, val = small.split(seed=1)
+    model = cfnb.build_model("bias", small.n_users, small.n_items, n_factors=4, seed=0)
+    steps = int(np.ceil(len(train) / 256))
+    stop = threading.Event()
+    history = cfnb.fit_stages(model, train, val, stages=[(1e-2, 2), (1e-3, 2)], batch_size=256, progress=False,
+                              stop=stop, callbacks=[StopAt(steps + 3, stop)])
+    assert history.interrupted and history.to_frame()["epoch"].tolist() == [1, 2]  # the second cut short
+    assert history.remaining() == [(2, cfnb.Stage(1e-3, 2))]
+    stopped_weights = [w.copy() for w in model.get_weights()]
+    optimizer, steps_taken = model.optimizer, int(model.optimizer.iterations)
+    assert steps < steps_taken <= 2 * steps  # (the fast engine hears Stop at the end of a chunk of steps)
+
+    spy = LrSpy()
+    again = cfnb.fit_stages(model, train, val, history=history, batch_size=256, progress=False, callbacks=[spy])
+    assert again is history and not history.interrupted and history.remaining() == []
+    frame = history.to_frame()
+    assert frame["stage"].tolist() == [1, 1, 2, 2] and frame["epoch"].tolist() == [1, 2, 3, 4]
+    np.testing.assert_allclose(frame["lr"], [1e-2, 1e-2, 1e-3, 1e-3], rtol=1e-6)
+    np.testing.assert_allclose(spy.seen, 1e-3, rtol=1e-6)
+    # The same optimizer went on counting its steps (Adam's moments and step count were not reset).
+    assert model.optimizer is optimizer and int(optimizer.iterations) == steps_taken + 2 * steps
+    assert len(spy.seen) == 2 * steps
+    assert any(not np.array_equal(a, b) for a, b in zip(stopped_weights, model.get_weights()))
+
+    with pytest.raises(cfnb.CfnbError, match="ran all its 2 planned stage"):
+        cfnb.fit_stages(model, train, val, history=history, progress=False)
+    cfnb.fit_stages(model, train, val, stages=[(1e-4, 1)], history=history, batch_size=256, progress=False)
+    assert history.to_frame()["stage"].tolist()[-1] == 3 and history.to_frame()["epoch"].tolist()[-1] == 5
+    assert history.stages == [cfnb.Stage(1e-2, 2), cfnb.Stage(1e-3, 2), cfnb.Stage(1e-4, 1)]
+
+
+def test_new_stages_after_a_stop_replace_what_was_left(small):
+    train, val = small.split(seed=1)
+    model = cfnb.build_model("dot", small.n_users, small.n_items, n_factors=4, seed=0)
+    stop = threading.Event()
+    stop.set()  # stops in the first batch: one (short) epoch of stage 1 recorded
+    history = cfnb.fit_stages(model, train, val, stages=[(1e-2, 3), (1e-3, 3)], batch_size=256,
+                              progress=False, stop=stop)
+    assert len(history) == 1 and history.remaining()[0] == (1, cfnb.Stage(1e-2, 2))
+    cfnb.fit_stages(model, train, val, stages=[(5e-3, 1)], history=history, batch_size=256, progress=False)
+    assert history.stages == [cfnb.Stage(1e-2, 1), cfnb.Stage(5e-3, 1)] and history.remaining() == []
+    assert history.to_frame()[["stage", "epoch"]].values.tolist() == [[1, 1], [2, 2]]
+
+
+def test_without_stages_a_new_history_runs_the_lessons(small):
+    train, _ = small.split(seed=1)
+    model = cfnb.build_model("dot", small.n_users, small.n_items, n_factors=2)
+    history = cfnb.fit_stages(model, train, batch_size=1024, progress=False)
+    assert history.stages == [cfnb.Stage(*s) for s in cfnb.LESSON_STAGES]
+    assert history.to_frame()["stage"].tolist() == [1] * 4 + [2] * 4
