@@ -39,7 +39,8 @@ def layer_weights(model: keras.Model, name: str) -> np.ndarray | None:
     return keras.ops.convert_to_numpy(layer.embeddings)
 
 
-def movie_bias(model: keras.Model, ratings: Ratings, n: int = 10, top: int = 1000) -> tuple[pd.DataFrame, pd.DataFrame]:
+def movie_bias(model: keras.Model, ratings: Ratings, n: int = 10, top: int = 1000,
+               layer: str = MOVIE_BIAS) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The movies with the highest and lowest learned bias, among the `top` most-rated.
 
     Args:
@@ -47,6 +48,7 @@ def movie_bias(model: keras.Model, ratings: Ratings, n: int = 10, top: int = 100
         ratings: the `Ratings` the model was trained with (for titles and counts).
         n: movies in each table.
         top: only consider the `top` most-rated movies (biases of rarely rated ones are noise).
+        layer: the name of the movie bias embedding (one column), for a model of your own.
 
     Returns:
         `(highest, lowest)`: DataFrames with `item`, `title`, `bias`, `n`, `mean_rating`.
@@ -56,10 +58,11 @@ def movie_bias(model: keras.Model, ratings: Ratings, n: int = 10, top: int = 100
     """
     _check(model, ratings)
     n, top = checks.whole("n", n), checks.whole("top", top)
-    weights = layer_weights(model, MOVIE_BIAS)
+    weights = layer_weights(model, layer)
     if weights is None:
         kind = getattr(model, "cfnb_config", {}).get("kind", model.name)
-        raise CfnbError(f"The {kind} model has no movie bias; build a 'bias' model to see learned biases.")
+        raise CfnbError(f"The {kind} model has no movie bias (no layer {layer!r}); build a 'bias' model to see "
+                        "learned biases, or name your own model's bias layer with layer=.")
     codes = most_rated(ratings, top)
     table = movie_stats(ratings).iloc[codes].assign(bias=weights[codes, 0])
     table = table[["item", "title", "bias", "n", "mean_rating"]]
@@ -67,7 +70,8 @@ def movie_bias(model: keras.Model, ratings: Ratings, n: int = 10, top: int = 100
             table.sort_values("bias").head(n).reset_index(drop=True))
 
 
-def factor_pca(model: keras.Model, ratings: Ratings, top: int = 1000, k: int = 2) -> tuple[pd.DataFrame, np.ndarray]:
+def factor_pca(model: keras.Model, ratings: Ratings, top: int = 1000, k: int = 2,
+               layer: str = MOVIE_FACTORS) -> tuple[pd.DataFrame, np.ndarray]:
     """Project the movie factors of the `top` most-rated movies onto their first `k` principal components.
 
     Args:
@@ -75,6 +79,7 @@ def factor_pca(model: keras.Model, ratings: Ratings, top: int = 1000, k: int = 2
         ratings: the `Ratings` the model was trained with.
         top: how many of the most-rated movies to project (at least 2).
         k: number of components, at most the model's number of factors.
+        layer: the name of the movie factor embedding, for a model of your own.
 
     Returns:
         `(table, explained)`: a DataFrame with `item`, `title`, `n` and `pc1`..`pc<k>` (most-rated
@@ -87,9 +92,9 @@ def factor_pca(model: keras.Model, ratings: Ratings, top: int = 1000, k: int = 2
     """
     _check(model, ratings)
     top, k = checks.whole("top", top, minimum=2), checks.whole("k", k, minimum=1)
-    weights = layer_weights(model, MOVIE_FACTORS)
+    weights = layer_weights(model, layer)
     if weights is None:
-        raise CfnbError(f"The model has no {MOVIE_FACTORS} embedding to project.")
+        raise CfnbError(f"The model has no movie factor embedding {layer!r} to project.")
     n_factors = weights.shape[1]
     if k > n_factors:
         raise ArgumentError(f"k={k} principal components asked, but the model has {n_factors} factor"
