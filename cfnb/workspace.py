@@ -132,8 +132,8 @@ def adopt(model, ratings: Ratings, inputs: tuple[str, str] | None = None) -> ker
         inputs: the names of its user and movie inputs, if not `user_in` and `movie_in`.
 
     Returns:
-        `model` itself if its inputs are already named `user_in`/`movie_in`; else the same layers
-        (the very same weights) behind inputs of those names.
+        `model` itself if its inputs are `user_in` and `movie_in`, in this order; else the same
+        layers (the very same weights) behind inputs of those names, in that order.
 
     Raises:
         ArgumentError: the model's inputs, output or embedding sizes do not fit (named).
@@ -162,12 +162,14 @@ def adopt(model, ratings: Ratings, inputs: tuple[str, str] | None = None) -> ker
         raise ArgumentError(f"Model {model.name!r} has outputs of shapes {[tuple(o.shape) for o in outputs]}; "
                             "expected one output of shape (None, 1): the predicted rating.")
     _check_embedding_rows(model, {wanted[0]: ratings.n_users, wanted[1]: ratings.n_items}, by_name)
-    if wanted == [USER_IN, MOVIE_IN] and names == wanted:
+    if names == [USER_IN, MOVIE_IN]:
         return model
     fresh = {name: keras.Input(shape=(1,), dtype=by_name[name].dtype, name=new)
              for name, new in zip(wanted, (USER_IN, MOVIE_IN))}
-    return keras.models.clone_model(model, input_tensors=[fresh[name] for name in names],
-                                    clone_function=lambda layer: layer)
+    clone = keras.models.clone_model(model, input_tensors=[fresh[name] for name in names],
+                                     clone_function=lambda layer: layer)
+    # cfnb feeds (user, movie) in this order: the fast engine reads the inputs by position
+    return keras.Model([fresh[name] for name in wanted], clone.outputs, name=model.name)
 
 
 def _check_embedding_rows(model, sizes: dict, by_name: dict) -> None:

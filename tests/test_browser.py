@@ -184,7 +184,7 @@ def drive(page, base: str):
     expect(params).to_contain_text("527,034")  # bias model, 50 factors: (610 + 9,724) * (50 + 1)
 
     # Move the factors slider to 20 through its readout, as a user would type there.
-    readout = lab.locator(".cfnb-factors .widget-readout")
+    readout = lab.locator(".cfnb-hp-n_factors .widget-readout")
     readout.click()
     page.keyboard.press("Control+A")
     page.keyboard.type("20")
