@@ -1,8 +1,10 @@
 """The widgets in a real JupyterLab, driven through Debian's chromium with Playwright.
 
 Starts JupyterLab on a free loopback port in a temporary root (token off, own settings, workspaces,
-config and runtime dirs), opens notebooks/04_widgets.ipynb, runs all cells, moves a slider, clicks
-Build and Fit and checks what the widget output areas show. Screenshots go to test-artifacts/.
+config and runtime dirs), opens notebooks/04_widgets.ipynb, runs all cells, then drives the Lab as a
+learner would: moves a slider, builds, fits, stops, continues (the epochs count on), starts over,
+chooses an earlier model in Compare and explores it, and checks what the widget output areas show.
+Screenshots go to test-artifacts/ (git-ignored).
 """
 
 import json
@@ -180,8 +182,14 @@ def drive(page, base: str):
     lab = page.locator(".cfnb-lab")
     expect(lab).to_have_count(1, timeout=30_000)
     lab.scroll_into_view_if_needed()
+    compare = lab.locator(".cfnb-compare-out")
+    expect(compare).to_contain_text("my GMF")  # the notebook's own model, added and fitted in a cell
+    lab.locator(".cfnb-kind button", has_text="bias").click()
     params = lab.locator(".cfnb-params")
     expect(params).to_contain_text("527,034")  # bias model, 50 factors: (610 + 9,724) * (50 + 1)
+    cut = page.evaluate("""() => [...document.querySelectorAll('.cfnb-builder .widget-label')]
+        .filter(l => l.offsetParent !== null && l.scrollWidth > l.clientWidth + 1).map(l => l.textContent)""")
+    assert cut == [], f"control labels cut off: {cut}"
 
     # Move the factors slider to 20 through its readout, as a user would type there.
     readout = lab.locator(".cfnb-hp-n_factors .widget-readout")
@@ -198,29 +206,53 @@ def drive(page, base: str):
     expect(summary.locator("table")).to_contain_text("(None, 1, 20)")
     expect(summary.locator("table")).to_contain_text("217,014")
     expect(summary.locator("svg")).to_have_count(1)
-    expect(lab.locator(".cfnb-builder .cfnb-message")).to_contain_text("Built #1 bias")
+    expect(lab.locator(".cfnb-builder .cfnb-message")).to_contain_text("Built #2 bias")
 
-    lab.locator("button.cfnb-fit").click()
-    status = lab.locator(".cfnb-status")
-    expect(status).to_contain_text("done: 3/3 epochs", timeout=FIT_S * 1000)
+    # Fit the lesson's 8 epochs in small batches, Stop during the fit: "stopping…" shows at once.
+    status, fit_button = lab.locator(".cfnb-status"), lab.locator("button.cfnb-fit")
+    lab.locator(".cfnb-batch select").select_option("16")
+    fit_button.click()
+    expect(status).to_contain_text("epoch 1/8", timeout=FIT_S * 1000)
+    lab.locator("button.cfnb-stop").click()
+    expect(status).to_contain_text("stopping", timeout=5_000)
+    expect(status).to_contain_text("stopped:", timeout=FIT_S * 1000)
+    stopped = int(__import__("re").search(r"stopped: (\d+)/8 epochs", status.text_content()).group(1))
+    assert 1 <= stopped < 8
+    expect(fit_button).to_have_text("Continue")
+    expect(lab.locator(".cfnb-staged-fit .cfnb-message")).to_contain_text(f"the {8 - stopped} epoch(s) left")
+    lab.evaluate("el => el.scrollIntoView({block: 'start'})")
+    page.screenshot(path=str(ARTIFACTS / "browser-stopped.png"))
+
+    # Continue: the epochs left, in bigger batches, on the same history (epochs count on to 8, not from 1).
+    lab.locator(".cfnb-batch select").select_option("1024")
+    fit_button.click()
+    expect(status).to_contain_text("done: 8/8 epochs", timeout=FIT_S * 1000)
     bar = lab.locator(".cfnb-progress .progress-bar")
     expect(bar).to_have_class(__import__("re").compile("progress-bar-success"), timeout=10_000)
     page.wait_for_function("el => el.style.width === '100%'", arg=bar.element_handle(), timeout=10_000)
-    curve = lab.locator("img.cfnb-curve")
+    curve = lab.locator(".cfnb-curve")
     expect(curve).to_be_visible(timeout=10_000)
-    page.wait_for_function("img => img.complete && img.naturalWidth > 100", arg=curve.element_handle(),
-                           timeout=10_000)
-    expect(lab.locator("button.cfnb-fit")).to_be_enabled()
+    row = compare.locator("tr", has_text="#2 bias")
+    expect(row).to_contain_text("16, 1024")  # both fits in its recipe
+    expect(row.locator("td").nth(7)).to_have_text("8")  # epochs
+    expect(compare.locator("tr")).to_have_count(5)  # header, two baselines, my GMF, #2 bias
     expect(lab.locator("button.cfnb-stop")).to_be_disabled()
-    compare = lab.locator(".cfnb-compare-out")
-    expect(compare).to_contain_text("#1 bias", timeout=10_000)
-    expect(compare.locator("tr")).to_have_count(4)  # header, two baselines, the model
-    expect(compare.locator("tr.best")).to_have_count(1)
-    lab.evaluate("el => el.scrollIntoView({block: 'start'})")  # builder, summary and curve in one picture
+    lab.evaluate("el => el.scrollIntoView({block: 'start'})")
     page.screenshot(path=str(ARTIFACTS / "browser-lab.png"))
 
+    # Start over: a fresh copy fitted from epoch 1, as a third model.
+    lab.locator("button.cfnb-start-over").click()
+    expect(compare).to_contain_text("#3 bias", timeout=30_000)
+    expect(status).to_contain_text("done: 8/8 epochs", timeout=FIT_S * 1000)
+    expect(compare.locator("tr", has_text="#3 bias").locator("td").nth(7)).to_have_text("8")
+
+    # Choose an earlier model in Compare and explore it; Explore then follows the choice.
+    choose = lab.locator(".cfnb-choose select")
+    choose.select_option("#2 bias")
+    expect(status).to_contain_text("#2 bias", timeout=15_000)
     lab.locator("button.cfnb-explore-button").click()
-    expect(lab.locator(".cfnb-biases")).to_contain_text("Highest movie bias", timeout=30_000)
+    expect(lab.locator(".cfnb-explore .cfnb-message")).to_contain_text("Exploring #2 bias", timeout=30_000)
+    expect(lab.locator(".cfnb-biases")).to_contain_text("Highest movie bias")
     expect(lab.locator(".cfnb-recs")).to_contain_text("Recommended for user 1")
     pca = lab.locator("img.cfnb-pca")
     expect(pca).to_be_visible()
@@ -228,6 +260,9 @@ def drive(page, base: str):
                            timeout=10_000)
     pca.scroll_into_view_if_needed()
     page.screenshot(path=str(ARTIFACTS / "browser-explore.png"))
+    choose.select_option("my GMF")
+    expect(lab.locator(".cfnb-explore .cfnb-message")).to_contain_text("Exploring my GMF", timeout=30_000)
+    expect(lab.locator(".cfnb-biases")).to_contain_text("No bias tables for my GMF")
     for piece in ("builder", "staged-fit", "compare", "explore"):
         expect(lab.locator(f".cfnb-{piece} .cfnb-error")).to_have_count(0)
 

@@ -132,3 +132,26 @@ def test_outputs_kept_only_where_checked(name):
             assert not cell.get("outputs"), f"{name}: unchecked code cell {k + 1} has committed outputs"
             assert cell.get("execution_count") is None, f"{name}: code cell {k + 1} keeps an execution count"
     assert checked >= 3, f"{name}: expected at least 3 '{CHECK}' cells, found {checked}"
+
+
+NUMBERED = sorted(n for n in ALL if re.match(r"\d\d_", n))
+NEXT = re.compile(r"Next:[^\[\n]*\[[^\]]*\]\(([^)#\s]+)(?:#[^)]*)?\)")
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_ends_with_a_next_link_to_the_following_notebook(name):
+    """The last cell says where to go next: the following notebook, or back to the README's tour after the last."""
+    last = load(name)["cells"][-1]
+    links = NEXT.findall(source(last))
+    assert last["cell_type"] == "markdown" and links, f"{name}: the last cell should end with 'Next: [...](...)'"
+    k = NUMBERED.index(name) if name in NUMBERED else len(NUMBERED)
+    expected = NUMBERED[k + 1] if k + 1 < len(NUMBERED) else "../README.md"
+    assert links[-1] == expected, f"{name}: 'Next:' links to {links[-1]!r}, expected {expected!r}"
+    assert (NOTEBOOKS / links[-1]).is_file(), f"{name}: 'Next:' links to {links[-1]!r}, which does not exist"
+
+
+def test_readme_tour_lists_every_notebook():
+    readme = (NOTEBOOKS.parent / "README.md").read_text(encoding="utf-8")
+    tour = readme.split("\n## Tour", 1)[1].split("\n## ", 1)[0]
+    missing = [name for name in ALL if f"(notebooks/{name})" not in tour]
+    assert not missing, f"README's Tour does not list {missing}"

@@ -330,7 +330,7 @@ def test_controls_labels_and_tooltips_come_from_the_registry(small):
     assert list(builder.kind.tooltips) == [cfnb.models.kind_of(k).description for k in cfnb.KINDS]
     # The longest label fits its fixed-width description area: nothing is cut off ("Dropout hidd...").
     assert max(len(s.label) for s in cfnb.models.HYPERPARAMETERS.values()) * 8 <= int(cw.base.LABEL_WIDTH[:-2])
-    assert "sigmoid" in builder.y_range_note.value and "off" in builder.y_range_note.value
+    assert "sigmoid" in builder.y_range_note.value and "Off" in builder.y_range_note.value
     builder.controls["y_range"].value = True
     assert "into 0..5.5" in builder.y_range_note.value
 

@@ -178,9 +178,10 @@ class Builder(Piece):
         self.about.value = note(f"{spec.name}: {spec.description}.")
         if "y_range" in self.controls:
             lo, hi = self.session.y_range
-            state = (f"on: a sigmoid maps the output into {lo:g}..{hi:g}" if self.controls["y_range"].value else
-                     "off: the output is not bounded, so predictions can run past the rating scale")
-            self.y_range_note.value = note(f"y_range {state}. {HYPERPARAMETERS['y_range'].help}.")
+            does = HYPERPARAMETERS["y_range"].help.replace("(low, high)", f"{lo:g}..{hi:g}")
+            now = ("On" if self.controls["y_range"].value else
+                   "Off: the output is unbounded and predictions can run past the rating scale")
+            self.y_range_note.value = note(f"y_range: {does}. {now}.")
         self.params.value = f"<b>{self.n_params():,}</b> parameters"
 
     def build(self) -> keras.Model:
