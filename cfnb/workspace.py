@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 import keras
 import pandas as pd
 
-from . import checks
+from . import checks, vocabulary
 from .data import Ratings
 from .errors import ArgumentError
 from .models import MOVIE_BIAS, MOVIE_FACTORS, MOVIE_IN, USER_IN, build_model, config_of, describe
@@ -127,8 +127,9 @@ def adopt(model, ratings: Ratings, inputs: tuple[str, str] | None = None) -> ker
     Args:
         model: a functional Keras model with two integer inputs of shape `(1,)` (a user code and a
             movie code) and one output (the predicted rating).
-        ratings: the Ratings it will be trained on; embedding tables fed straight from an input must
-            have one row per user (per movie) of their vocabulary.
+        ratings: the Ratings it will be trained on, in the vocabulary the model is bound to (if it was
+            trained before); embedding tables fed straight from an input must have one row per user
+            (per movie) of that vocabulary.
         inputs: the names of its user and movie inputs, if not `user_in` and `movie_in`.
 
     Returns:
@@ -137,6 +138,7 @@ def adopt(model, ratings: Ratings, inputs: tuple[str, str] | None = None) -> ker
 
     Raises:
         ArgumentError: the model's inputs, output or embedding sizes do not fit (named).
+        VocabularyError: the model was trained on ratings coded in another vocabulary.
     """
     checks.instance("model", model, keras.Model, "a Keras model")
     checks.instance("ratings", ratings, Ratings, "cfnb Ratings")
@@ -161,32 +163,26 @@ def adopt(model, ratings: Ratings, inputs: tuple[str, str] | None = None) -> ker
     if len(outputs) != 1 or tuple(outputs[0].shape[1:]) not in ((), (1,)):
         raise ArgumentError(f"Model {model.name!r} has outputs of shapes {[tuple(o.shape) for o in outputs]}; "
                             "expected one output of shape (None, 1): the predicted rating.")
-    _check_embedding_rows(model, {wanted[0]: ratings.n_users, wanted[1]: ratings.n_items}, by_name)
-    if names == [USER_IN, MOVIE_IN]:
-        return model
+    vocabulary.check(model, ratings, "the ratings")  # a model bound to (trained on) another vocabulary
+    adopted = model if names == [USER_IN, MOVIE_IN] else _renamed(model, by_name, wanted, names)
+    if adopted is not model and vocabulary.trained_on(model) is not None:  # keep its cold-start record
+        vocabulary.set_trained_on(adopted, vocabulary.trained_on(model))
+    for rows, n, what, size in zip(vocabulary.table_sizes(adopted), (ratings.n_users, ratings.n_items),
+                                   ("users", "movies"), ("n_users", "n_items")):
+        if rows is not None and rows != n:
+            raise ArgumentError(f"Model {model.name!r} has embedding tables of {rows:,} rows for its {what} but the "
+                                f"ratings have {n:,} {what}; build them with input_dim=ratings.{size}.")
+    return adopted
+
+
+def _renamed(model, by_name: dict, wanted: list, names: list) -> keras.Model:
+    """The same layers (the same weights) behind inputs named `user_in`, `movie_in`, in this order."""
     fresh = {name: keras.Input(shape=(1,), dtype=by_name[name].dtype, name=new)
              for name, new in zip(wanted, (USER_IN, MOVIE_IN))}
     clone = keras.models.clone_model(model, input_tensors=[fresh[name] for name in names],
                                      clone_function=lambda layer: layer)
     # cfnb feeds (user, movie) in this order: the fast engine reads the inputs by position
     return keras.Model([fresh[name] for name in wanted], clone.outputs, name=model.name)
-
-
-def _check_embedding_rows(model, sizes: dict, by_name: dict) -> None:
-    """Embeddings that read an input directly must have a row per code of its vocabulary."""
-    tensors = {id(t): name for name, t in by_name.items()}
-    for layer in model.layers:
-        if not isinstance(layer, keras.layers.Embedding):
-            continue
-        try:
-            source = tensors.get(id(layer.input))
-        except (AttributeError, ValueError):  # a layer called on several inputs has no single `input`
-            continue
-        if source is not None and layer.input_dim != sizes[source]:
-            users = source == next(iter(sizes))
-            raise ArgumentError(f"Model {model.name!r}: embedding {layer.name!r} has {layer.input_dim:,} rows but "
-                                f"the ratings have {sizes[source]:,} {'users' if users else 'movies'}; build it "
-                                f"with input_dim=ratings.{'n_users' if users else 'n_items'}.")
 
 
 def layer_named(model: keras.Model, name: str, argument: str) -> str:

@@ -528,7 +528,7 @@ def test_lab_add_refuses_models_that_do_not_fit_with_clear_errors(small):
     lab = cfnb.Lab(small, background=False)
     with pytest.raises(cfnb.CfnbError, match=r"inputs \['uid', 'mid'\].*inputs=\(user_name, movie_name\)"):
         lab.add(hand_written_gmf(small.n_users, small.n_items))
-    with pytest.raises(cfnb.CfnbError, match="'users' has 61 rows but the ratings have 60 users"):
+    with pytest.raises(cfnb.CfnbError, match="tables of 61 rows for its users but the ratings have 60 users"):
         lab.add(hand_written_gmf(small.n_users + 1, small.n_items, "user_in", "movie_in"))
     with pytest.raises(cfnb.CfnbError, match="movie_factors='nope': model 'my_gmf' has no such layer"):
         lab.add(hand_written_gmf(small.n_users, small.n_items, "user_in", "movie_in"), movie_factors="nope")
@@ -539,3 +539,18 @@ def test_lab_add_refuses_models_that_do_not_fit_with_clear_errors(small):
     with pytest.raises(cfnb.CfnbError, match="must be a Keras model"):
         lab.add("model")
     assert lab.session.runs == [] and lab.model is None
+
+
+def test_recommendations_for_a_user_with_no_training_rating_say_they_come_from_the_fallback(small):
+    frame = small.to_frame()
+    newcomer = {"user": 10_000, "item": frame["item"].iloc[0], "rating": 4.0, "title": frame["title"].iloc[0]}
+    ratings = cfnb.load_ratings(__import__("pandas").concat([frame, __import__("pandas").DataFrame([newcomer])]),
+                                user="user", item="item", rating="rating", duplicates="keep")
+    seed = next(s for s in range(100) if 10_000 not in set(ratings.split(0.2, s)[0].to_frame()["user"]))
+    lab = cfnb.Lab(ratings, seed=seed, stages=[(1e-2, 1)], background=False)
+    lab.builder.build()
+    lab.fit.run()
+    lab.explore.user.value = 10_000
+    lab.explore.refresh()
+    assert "cold-start fallback" in lab.explore.recommendations.value
+    assert "Recommended for user 10000" in lab.explore.recommendations.value and lab.errors == []

@@ -85,3 +85,13 @@ def test_fresh_copy_has_the_same_architecture_and_new_weights(small):
     assert copy.cfnb_config == model.cfnb_config and copy.count_params() == model.count_params()
     assert not np.allclose(copy.get_weights()[0], model.get_weights()[0])
     np.testing.assert_array_equal(fresh_copy(model, seed=1).get_weights()[0], model.get_weights()[0])
+
+
+def test_adopt_refuses_a_model_bound_to_another_vocabulary(small):
+    frame = small.to_frame()
+    frame["user"] = frame["user"].astype(str) + "-elsewhere"  # the same sizes, other users
+    other = cfnb.load_ratings(frame, user="user", item="item", rating="rating", duplicates="keep")
+    model = cfnb.build_model("dot", other, n_factors=2)  # bound to `other`'s vocabulary
+    assert model.cfnb_config["n_users"] == small.n_users
+    with pytest.raises(cfnb.errors.VocabularyError, match="another id vocabulary"):
+        adopt(model, small)

@@ -188,8 +188,7 @@ class Builder(Piece):
         """Build the model the controls describe, make it the session's current model, show its summary."""
         if self.session.busy:
             raise CfnbError("A fit is running: Stop it or wait before building another model.")
-        model = build_model(self.kind.value, self.session.ratings.n_users, self.session.ratings.n_items,
-                            seed=self.seed, **self.hyperparameters())
+        model = build_model(self.kind.value, self.session.ratings, seed=self.seed, **self.hyperparameters())
         run = self.session.add(model)
         self.say(f"Built {run.name}: {model.count_params():,} parameters. Next: Fit.", "ok")
         return model

@@ -25,7 +25,7 @@ class Compare(Piece):
     """Every model fitted in the session beside the two baselines, with its recipe and fit time.
 
     Choosing a model makes it the current one: the fit continues it, Explore shows it, Save writes it
-    (with `cfnb.save`, together with the training ratings).
+    (with `cfnb.save`, together with the ratings; the model's record of its training ratings goes with it).
 
     Args:
         source: a Session or another piece (to share its session), or Ratings.
@@ -90,15 +90,15 @@ class Compare(Piece):
         self.session.select(name)
 
     def save(self, path=None) -> Path:
-        """Save the current model with the training ratings to `path` (default: the path box)."""
+        """Save the current model with the session's ratings to `path` (default: the path box), with `cfnb.save`."""
         run = self.session.current
         if run is None:
             raise CfnbError("No model to save yet: Build and Fit one first.")
         if self.session.busy:
             raise CfnbError("A fit is running: save the model when it ends.")
-        target = save(run.model, self.session.train, path if path is not None else self.path.value.strip())
-        self.say(f"Saved {run.name} to {target} (with its {len(self.session.train):,} training ratings); "
-                 "load it with cfnb.load(path).", "ok")
+        target = save(run.model, self.session.ratings, path if path is not None else self.path.value.strip())
+        self.say(f"Saved {run.name} to {target} with the {len(self.session.ratings):,} ratings; load it with "
+                 "model, ratings = cfnb.load(path).", "ok")
         return target
 
     def _lock(self):

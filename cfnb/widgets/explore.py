@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import html
+import warnings
 
 import ipywidgets as w
 import keras
 
 from .. import explore as ex
+from ..data import DataWarning
 from ..errors import CfnbError
 from ..workspace import Run
 from .base import Piece, note, table_html
@@ -117,10 +119,13 @@ class Explore(Piece):
         if self.run is None or (self.session.busy and self._run is None):
             return
         model, r, n, user = self.model, self.session.ratings, int(self.n.value), self.user.value
-        recs = ex.recommend(model, r, user, n=n)
+        with warnings.catch_warnings():  # a cold user's note shows here, not in whichever cell runs next
+            warnings.simplefilter("ignore", DataWarning)
+            recs = ex.recommend(model, r, user, n=n)
         mine = ex.rated_highest(r, user, n=n)
         who = html.escape(str(user))
-        self.recommendations.value = _SIDE_BY_SIDE.format(
+        cold = note(recs.attrs["note"]) if recs.attrs.get("note") else ""
+        self.recommendations.value = cold + _SIDE_BY_SIDE.format(
             f"<div><b>Recommended for user {who}</b> (not yet rated)"
             f"{table_html(recs.drop(columns='item'), {'predicted': '.2f'})}</div>"
             f"<div><b>Rated highest by user {who}</b>{table_html(mine.drop(columns='item'), {'rating': '.1f'})}</div>")
