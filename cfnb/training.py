@@ -75,6 +75,13 @@ class StagedHistory:
         self.interrupted = False
         self.stages: list[Stage] = []  # the plan: stage number k is `stages[k - 1]`
 
+    def ran(self) -> list[tuple[int, Stage]]:
+        """`(stage number, stage)` of the epochs run so far, stage by stage (at the planned rate)."""
+        done = Counter(row["stage"] for row in self.rows)
+        lrs = {row["stage"]: row["lr"] for row in self.rows}
+        return [(k, Stage(self.stages[k - 1].lr if k <= len(self.stages) else lrs[k], n))
+                for k, n in sorted(done.items())]
+
     def remaining(self) -> list[tuple[int, Stage]]:
         """`(stage number, stage)` of the planned epochs not run yet (an epoch cut short counts as run)."""
         done = Counter(row["stage"] for row in self.rows)
@@ -95,10 +102,8 @@ class StagedHistory:
                 raise CfnbError(f"This history ran all its {len(self.stages)} planned stage(s) "
                                 f"({len(self.rows)} epochs): pass stages=[(lr, epochs), ...] to fit more.")
         stages = parse_stages(stages)
-        ran = Counter(row["stage"] for row in self.rows)  # epochs run per stage number
-        lrs = {row["stage"]: row["lr"] for row in self.rows}
-        self.stages = [Stage(self.stages[k - 1].lr if k <= len(self.stages) else lrs[k], n)
-                       for k, n in sorted(ran.items())] + stages
+        ran = [stage for _, stage in self.ran()]
+        self.stages = ran + stages
         return list(enumerate(stages, len(ran) + 1))
 
     def to_frame(self) -> pd.DataFrame:

@@ -76,12 +76,7 @@ class Run:
     @property
     def stages(self) -> str:
         """The stages run so far, e.g. "1e-02×4, 1e-03×2" (a stage cut short shows the epochs it ran)."""
-        ran: dict[int, list] = {}
-        for row in self.history.rows:
-            ran.setdefault(row["stage"], [row["lr"], 0])[1] += 1
-        planned = self.history.stages
-        return ", ".join(f"{planned[k - 1].lr if k <= len(planned) else lr:.0e}×{n}"
-                         for k, (lr, n) in sorted(ran.items()))
+        return ", ".join(f"{stage.lr:.0e}×{stage.epochs}" for _, stage in self.history.ran())
 
     def record(self, fit: Fit) -> None:
         """Add a fit to the run's recipe."""
