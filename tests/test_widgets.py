@@ -119,7 +119,8 @@ def test_two_stage_fit_fills_the_history_with_both_stages(lab):
     assert "done: 3/3 epochs" in fit.status.value
     run = lab.session.current
     assert f"fit time {run.seconds:.1f} s" in fit.status.value  # the one fit time, as Compare shows it
-    assert fit.curve.value[:8] == b"\x89PNG\r\n\x1a\n" and fit.curve.layout.display is None
+    assert "<svg" in fit.curve.value and "currentColor" in fit.curve.value  # follows the theme
+    assert "<img" not in fit.curve.value and fit.curve.layout.display is None
     assert not fit.fit_button.disabled and fit.stop_button.disabled and not lab.builder.build_button.disabled
     runs = lab.compare.frame()
     assert list(runs["model"]) == ["global mean", "user + movie biases", "#1 bias"]
@@ -245,7 +246,7 @@ def test_an_error_while_drawing_progress_is_shown_and_the_fit_still_ends(lab, mo
         raise RuntimeError("boom in the plot")
 
     lab.builder.build()
-    monkeypatch.setattr(cw_fit, "history_png", broken)
+    monkeypatch.setattr(cw_fit, "history_html", lambda history, fallback: broken(history))
     lab.fit.run(wait=True)
     assert shows_error(lab.fit, "boom in the plot")
     assert len(lab.session.history) == 3 and not lab.session.busy
@@ -274,7 +275,7 @@ def test_explore_shows_biases_pca_and_recommendations(lab):
     lab.explore.n.value = 4
     lab.explore.explore_button.click()
     assert "Highest movie bias" in lab.explore.biases.value and "Synthetic movie" in lab.explore.biases.value
-    assert lab.explore.pca.value[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "<svg" in lab.explore.pca.value and "currentColor" in lab.explore.pca.value
     user = lab.session.ratings.user_ids[2]
     lab.explore.user.value = user
     shown = lab.explore.recommendations.value
@@ -554,3 +555,63 @@ def test_recommendations_for_a_user_with_no_training_rating_say_they_come_from_t
     lab.explore.refresh()
     assert "cold-start fallback" in lab.explore.recommendations.value
     assert "Recommended for user 10000" in lab.explore.recommendations.value and lab.errors == []
+
+
+# ------------------------------------------------------------------------ code view and lr finder
+def test_the_builder_shows_the_keras_code_of_the_current_model_and_it_builds_the_same_graph(small):
+    lab = cfnb.Lab(small, background=False)
+    lab.builder.kind.value = "nn"
+    lab.builder.factors.value = 7
+    lab.builder.controls["y_range"].value = True
+    assert lab.builder.insert_button.disabled  # nothing built yet
+    model = lab.builder.build()
+    code = lab.builder.code_text()
+    assert code == cfnb.model_code("nn", small.n_users, small.n_items, n_factors=7, y_range=(0.0, 5.5))
+    assert "keras.Input" in lab.builder.code.value and "layers.Dropout" in lab.builder.code.value
+    namespace = {}
+    exec(code, namespace)  # the code builds the same graph
+    built = namespace["model"]
+    assert built.count_params() == model.count_params()
+    assert [(l.name, type(l).__name__) for l in built.layers] == [(l.name, type(l).__name__) for l in model.layers]
+    assert not lab.builder.insert_button.disabled
+    lab.builder.insert_button.click()  # outside JupyterLab nothing can take the cell: a clear message
+    assert shows_error(lab.builder, "Insert as cell needs JupyterLab")
+    lab.builder.errors.clear()
+    lab.add(hand_written_gmf(small.n_users, small.n_items, "user_in", "movie_in"), name="mine")
+    assert lab.builder.code_text() is None and "model of your own" in lab.builder.code.value
+    assert lab.builder.insert_button.disabled
+    lab.session.select("#1 nn")  # the code follows the current model
+    assert lab.builder.code_text() == code
+
+
+def test_insert_as_cell_sends_jupyterlabs_commands(small, monkeypatch):
+    sent = []
+
+    class FakeCommands:
+        def execute(self, command, args=None):
+            sent.append((command, args))
+
+    monkeypatch.setattr(cw.frontend, "_APP", type("App", (), {"commands": FakeCommands()})())
+    monkeypatch.setattr(cw.frontend, "_READY", True)
+    builder = cfnb.Builder(small, kind="dot", n_factors=3)
+    builder.build()
+    builder.insert_button.click()
+    assert sent == [("notebook:insert-cell-below", None),
+                    ("notebook:replace-selection", {"text": builder.code_text()})]
+    assert "Inserted the code" in builder.message.value
+
+
+def test_find_lr_plots_the_range_test_fills_stage_1_and_leaves_the_model_alone(small):
+    lab = cfnb.Lab(small, stages=[(1e-3, 2), (1e-4, 1)], batch_size=64, background=False)
+    model = lab.builder.build()
+    before = weights(model)
+    lab.fit.lr_button.click()
+    assert lab.errors == [], lab.errors
+    assert "<svg" in lab.fit.lr_plot.value and lab.fit.lr_plot.layout.display is None
+    lr = lab.fit.stages[0][0]
+    assert 1e-6 <= lr <= 1.0 and lab.fit.stages[1] == (1e-4, 1)
+    assert f"Suggested learning rate {lr:.1e}" in lab.fit.message.value
+    assert all(np.array_equal(a, b) for a, b in zip(before, model.get_weights()))
+    assert not lab.session.busy and not lab.fit.fit_button.disabled and len(lab.session.history) == 0
+    lab.fit.run()
+    assert lab.session.history.to_frame()["lr"].iloc[0] == pytest.approx(lr, rel=1e-6)

@@ -2,20 +2,27 @@
 
 from __future__ import annotations
 
+import html
 import math
 
 import ipywidgets as w
 import keras
 import traitlets
 
+from ..codegen import model_code
 from ..display import summary
 from ..errors import CfnbError
-from ..models import HYPERPARAMETERS, KINDS, Hyperparameter, build_model, count_params, kind_of
+from ..models import HYPERPARAMETERS, KINDS, Hyperparameter, build_model, config_of, count_params, kind_of
+from . import frontend
 from .base import LABEL_WIDTH, Piece, note
 from .session import session_of
 
 _STYLE = {"description_width": LABEL_WIDTH}
 _WIDTH = "480px"
+_CODE_CSS = ("font-family: var(--jp-code-font-family, monospace); font-size: 12px; line-height: 1.4; margin: 0; "
+             "padding: 6px 8px; white-space: pre; overflow-x: auto; color: var(--jp-content-font-color1, inherit); "
+             "background: var(--jp-cell-editor-background, rgba(128,128,128,0.08)); "
+             "border: 1px solid var(--jp-border-color2, rgba(128,128,128,0.3))")
 
 
 class PenaltySlider(w.HBox):
@@ -69,6 +76,8 @@ class Builder(Piece):
 
     The kinds, the controls, their ranges and tooltips come from `cfnb.models.REGISTRY` and
     `HYPERPARAMETERS`, so a newly registered kind shows up here with no change to the widgets.
+    Beside the current model's summary, its Keras code (`cfnb.model_code`), which *Insert as cell*
+    puts in a new cell below (JupyterLab).
 
     Args:
         source: Ratings, a Session, or another piece (to share its session).
@@ -102,22 +111,32 @@ class Builder(Piece):
         self.params = w.HTML()
         self.build_button = w.Button(description="Build", button_style="primary", icon="cubes")
         self.output = w.HTML()
+        self.code = w.HTML()
+        self.insert_button = w.Button(description="Insert as cell", icon="plus-square", disabled=True,
+                                      tooltip="put this code in a new cell below the Lab, to run or edit")
         for widget, css in ((self.params, "cfnb-params"), (self.build_button, "cfnb-build"),
-                            (self.output, "cfnb-summary-out"), (self.kind, "cfnb-kind")):
+                            (self.output, "cfnb-summary-out"), (self.kind, "cfnb-kind"), (self.code, "cfnb-code"),
+                            (self.insert_button, "cfnb-insert-code")):
             widget.add_class(css)
+        self.code_box = w.VBox([w.HBox([w.HTML("<b>Keras code</b>"), self.insert_button],
+                                       layout=w.Layout(align_items="center", gap="12px")), self.code],
+                               layout=w.Layout(display="none", max_width="760px"))
         super().__init__(session, [
             self.kind, self.about, *self.controls.values(), self.y_range_note,
-            w.HBox([self.build_button, self.params], layout=w.Layout(align_items="center")), self.output],
+            w.HBox([self.build_button, self.params], layout=w.Layout(align_items="center")),
+            w.HBox([self.output, self.code_box], layout=w.Layout(flex_flow="row wrap", gap="24px"))],
             "cfnb-builder")
         self._quiet = False
         self.on_change(self.kind, self._switch_kind)
         for name, widget in self.controls.items():
             self.on_change(widget, lambda name=name: self._changed(name))
         self.on_click(self.build_button, self.build)
+        self.on_click(self.insert_button, self.insert_code)
         self.listen("busy", self._lock)
         self.listen("model", self._show_current)
         self._cache: dict = {}
         self.guard(self.update)()
+        frontend.connect()  # JupyterLab answers asynchronously; Insert as cell needs the answer
 
     @property
     def factors(self) -> w.Widget:
@@ -198,9 +217,32 @@ class Builder(Piece):
         """The session's current model."""
         return self.session.model
 
+    def code_text(self) -> str | None:
+        """The Keras source of the current model (`cfnb.model_code`), or None for a model of your own."""
+        config = config_of(self.model) if self.model is not None else {}
+        if not config:
+            return None
+        hp = {k: v for k, v in config.items() if k not in ("kind", "n_users", "n_items")}
+        return model_code(config["kind"], config["n_users"], config["n_items"], **hp)
+
+    def insert_code(self):
+        """Put the current model's code in a new cell below the Lab (what Insert as cell does)."""
+        code = self.code_text()
+        if code is None:
+            raise CfnbError("No code to insert: build a model first (a model of your own is in your cell already).")
+        frontend.insert_cell_below(code)
+        self.say("Inserted the code in a new cell below: run it to build the same graph "
+                 "(its last line prints the parameter count).", "ok")
+
     def _show_current(self):
         run = self.session.current
         self.output.value = summary(run.model)._repr_html_() if run else ""
+        code = self.code_text() if run else None
+        self.code_box.layout.display = None if run else "none"
+        self.code.value = (f"<pre style='{_CODE_CSS}'>{html.escape(code)}</pre>" if code else
+                           note(f"{run.name} is a model of your own: its code is the cell you wrote it in.") if run
+                           else "")
+        self.insert_button.disabled = code is None
         self.say(f"Current model: {run.name}." if run else "")
 
     def _lock(self):

@@ -41,7 +41,7 @@ class Explore(Piece):
         self.n = w.IntSlider(n, min=1, max=50, description="Top N", continuous_update=False)
         self.explore_button = w.Button(description="Explore model", icon="search", button_style="info")
         self.biases = w.HTML()
-        self.pca = w.Image(format="png", layout=w.Layout(display="none", max_width="750px"))
+        self.pca = w.HTML(layout=w.Layout(display="none", max_width="750px"))
         self.pca_note = w.HTML()
         self.recommendations = w.HTML()
         for widget, css in ((self.explore_button, "cfnb-explore-button"), (self.biases, "cfnb-biases"),
@@ -102,16 +102,17 @@ class Explore(Piece):
         """The movie factors' PCA map, or a note saying why it cannot be drawn (e.g. a 1-factor model)."""
         run = self._check()
         self.pca.layout.display, self.pca_note.value = "none", ""
+        factors = ex.layer_weights(run.model, run.movie_factors)
+        if factors is not None and factors.shape[1] < 2:
+            self.pca_note.value = note(f"No factor map for {run.name}: it has one factor per movie, so there is "
+                                       "no second direction to draw (build it with 2 factors or more).")
+            return
         try:
             table, explained = ex.factor_pca(run.model, self.session.ratings, top=self.top, layer=run.movie_factors)
         except CfnbError as e:
             self.pca_note.value = note(f"No factor map for {run.name}: {e}")
             return
-        if "pc2" not in table:
-            self.pca_note.value = note(f"No factor map for {run.name}: it has one factor per movie, so there is "
-                                       "no second direction to draw (build it with 2 factors or more).")
-            return
-        self.pca.value = ex.pca_png(table, explained, labels=self.labels)
+        self.pca.value = ex.pca_html(table, explained, labels=self.labels, fallback=False)
         self.pca.layout.display = None
 
     def show_recommendations(self):

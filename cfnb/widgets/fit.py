@@ -11,9 +11,10 @@ import warnings
 import ipywidgets as w
 import keras
 
-from ..display import history_png
+from ..display import figure_html, history_html
 from ..errors import CfnbError
 from ..fast import unsupported
+from ..lr_finder import lr_find
 from ..training import LESSON_NN_STAGES, LESSON_STAGES, Stage, StagedHistory, fit_stages, parse_stages
 from ..workspace import Fit, fresh_copy
 from .base import Piece
@@ -63,7 +64,9 @@ class StagedFit(Piece):
     Fit runs the stages on the current model. After a Stop or a finished fit, Continue goes on with
     the same weights and optimizer state and one history (epochs count on): the stages the stop left,
     or else the stages above as more. Start over fits a fresh copy of the model (new weights) as a
-    new model, so both stay in the comparison.
+    new model, so both stay in the comparison. Find lr runs fastai's learning-rate range test
+    (`cfnb.lr_find`, on a copy: the model is not changed), plots it and sets stage 1's rate to its
+    suggestion.
 
     Args:
         source: a Session or another piece (e.g. a Builder) whose current model to fit, or Ratings.
@@ -90,19 +93,24 @@ class StagedFit(Piece):
                                           tooltip="fit a fresh copy of the current model (new weights)")
         self.stop_button = w.Button(description="Stop", button_style="danger", icon="stop", disabled=True,
                                     tooltip="end the fit after the current batch, keeping what was learned")
+        self.lr_button = w.Button(description="Find lr", icon="search",
+                                  tooltip="learning-rate range test on a copy of the model; fills in stage 1's rate")
+        self.lr_plot = w.HTML(layout=w.Layout(display="none", max_width="640px"))
         self.progress = w.IntProgress(value=0, min=0, max=1, description="Progress",
                                       layout=w.Layout(width="420px"))
         self.status = w.HTML("Build a model, then Fit.")
-        self.curve = w.Image(format="png", layout=w.Layout(display="none", max_width="640px"))
-        self.buttons = w.HBox([self.batch_size, self.fit_button, self.start_over_button, self.stop_button])
+        self.curve = w.HTML(layout=w.Layout(display="none", max_width="640px"))
+        self.buttons = w.HBox([self.batch_size, self.fit_button, self.start_over_button, self.stop_button,
+                               self.lr_button])
         for widget, css in ((self.add_button, "cfnb-add-stage"), (self.batch_size, "cfnb-batch"),
                             (self.fit_button, "cfnb-fit"), (self.start_over_button, "cfnb-start-over"),
                             (self.stop_button, "cfnb-stop"), (self.progress, "cfnb-progress"),
-                            (self.status, "cfnb-status"), (self.curve, "cfnb-curve")):
+                            (self.status, "cfnb-status"), (self.curve, "cfnb-curve"),
+                            (self.lr_button, "cfnb-find-lr"), (self.lr_plot, "cfnb-lr-plot")):
             widget.add_class(css)
         super().__init__(session, [
             w.HTML("<b>Stages</b> (learning rate, epochs), run in order:"), self._rows, self.add_button,
-            self.buttons, w.HBox([self.progress, self.status], layout=w.Layout(align_items="center")),
+            self.lr_plot, self.buttons, w.HBox([self.progress, self.status], layout=w.Layout(align_items="center")),
             self.curve], "cfnb-staged-fit")
         self._edited = stages is not None
         self._set_stages(stages if stages is not None else lesson_stages(self._kind()))
@@ -110,6 +118,7 @@ class StagedFit(Piece):
         self.on_click(self.fit_button, self.run)
         self.on_click(self.start_over_button, self.start_over)
         self.on_click(self.stop_button, self.stop)
+        self.on_click(self.lr_button, self.find_lr)
         self.listen("model", self._reset)
         self.listen("busy", self._lock)
 
@@ -265,6 +274,36 @@ class StagedFit(Piece):
         self.stop_button.disabled, self.stop_button.description = True, "Stopping…"
         self.status.value = "stopping after the current batch…"
 
+    def find_lr(self):
+        """fastai's learning-rate range test on a copy of the current model (what Find lr does).
+
+        Plots the loss against the learning rate and sets stage 1's rate to the suggestion; the model,
+        its weights and optimizer state are not changed.
+        """
+        if self.session.busy or self.fitting:
+            raise CfnbError("A fit is running: find a learning rate when it ends.")
+        run = self.session.current
+        if run is None:
+            raise CfnbError("No model yet: Build one first, then Find lr.")
+        if not self._rows.children:
+            self.add_stage(edit=True)
+        self.status.value = html.escape(f"finding a learning rate for {run.name}…")
+        self.session.set_busy(True)
+        try:
+            result = lr_find(run.model, self.session.train, batch_size=int(self.batch_size.value), seed=self.seed)
+        finally:
+            self.session.set_busy(False)
+        self.lr_plot.value = figure_html(result.figure(), fallback=False)
+        self.lr_plot.layout.display = None
+        rate = float(f"{result.suggestion:.2g}")
+        self._rows.children[0].children[1].value = rate
+        self._mark_edited()
+        others = ", ".join(f"{k} {v:.1e}" for k, v in result.suggestions.items() if k != "valley")
+        self.status.value = html.escape(f"ready to fit {run.name}" if not len(run.history) else
+                                        f"{run.name}: " + self._state_line(run, "fitted"))
+        self.say(f"Suggested learning rate {rate:.1e} (fastai's valley; {others}): set as stage 1's rate.", "ok")
+        return result
+
     def _finish(self, run, record: Fit, live: _Live, error):
         history = run.history
         try:
@@ -319,9 +358,9 @@ class StagedFit(Piece):
             self._plot(live.history)
 
     def _plot(self, history: StagedHistory):
-        with warnings.catch_warnings():  # a tight_layout warning would land in whichever cell runs next
+        with warnings.catch_warnings():  # a layout warning would land in whichever cell runs next
             warnings.simplefilter("ignore", UserWarning)
-            self.curve.value = history_png(history)
+            self.curve.value = history_html(history, fallback=False)
         self.curve.layout.display = None
 
     def _reset(self):
@@ -342,7 +381,7 @@ class StagedFit(Piece):
     def _lock(self):
         busy, run = self.session.busy, self.session.current
         fitted = run is not None and len(run.history) > 0
-        for widget in (self.fit_button, self.add_button, self.batch_size):
+        for widget in (self.fit_button, self.add_button, self.batch_size, self.lr_button):
             widget.disabled = busy
         self.start_over_button.disabled = busy or not fitted
         for row in self._rows.children:
