@@ -158,7 +158,7 @@ def test_stop_ends_the_fit_and_keeps_weights_and_history(lab):
     # Mid-fit: what must not change is disabled, Stop is not.
     assert lab.fit.fitting and lab.session.busy
     assert lab.fit.fit_button.disabled and lab.fit.add_button.disabled and lab.fit.batch_size.disabled
-    assert all(w.disabled for row in lab.fit._rows.children for w in row.children[1:])
+    assert all(w.disabled for row in lab.fit.stage_list.rows.children for w in row.children[1:])
     assert lab.builder.build_button.disabled and lab.explore.explore_button.disabled
     assert not lab.fit.stop_button.disabled
     assert "stage 1/1" in lab.fit.status.value and "epoch" in lab.fit.status.value
@@ -197,15 +197,15 @@ def test_invalid_stages_show_a_message_and_fit_nothing(lab, stages, message):
 
 def test_removing_every_stage_through_the_buttons_then_fit_shows_a_message(lab):
     lab.builder.build()
-    while lab.fit._rows.children:
-        lab.fit._rows.children[0].children[-1].click()  # the row's remove button
+    while lab.fit.stage_list.rows.children:
+        lab.fit.stage_list.rows.children[0].children[-1].click()  # the row's remove button
     lab.fit.fit_button.click()
     assert shows_error(lab.fit, "No stages to fit") and len(lab.session.history) == 0
     lab.fit.add_button.click()
     assert lab.fit.stages == [(1e-2, 2)]
     lab.fit.add_button.click()
     assert lab.fit.stages == [(1e-2, 2), (1e-3, 2)]
-    assert [row.children[0].value for row in lab.fit._rows.children] == ["Stage 1", "Stage 2"]
+    assert [row.children[0].value for row in lab.fit.stage_list.rows.children] == ["Stage 1", "Stage 2"]
 
 
 def test_fit_before_build_and_explore_before_a_model_explain_what_to_do(lab):
@@ -386,7 +386,7 @@ def test_default_stages_are_the_lessons_and_follow_the_kind_until_edited(small):
     lab.builder.kind.value = "nn"
     lab.builder.build()
     assert lab.fit.stages == [tuple(s) for s in cfnb.LESSON_NN_STAGES]
-    lab.fit._rows.children[0].children[2].value = 1  # the learner edits a stage
+    lab.fit.stage_list.rows.children[0].children[2].value = 1  # the learner edits a stage
     lab.builder.kind.value = "bias"
     lab.builder.build()
     assert lab.fit.stages == [(1e-3, 1), (1e-4, 4)]  # theirs, kept

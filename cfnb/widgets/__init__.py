@@ -11,9 +11,10 @@ from .base import Piece, table_html
 from .builder import Builder
 from .compare import Compare
 from .explore import Explore
-from .fit import BATCH_SIZES, StagedFit, lesson_stages
+from .fit import BATCH_SIZES, StagedFit
 from .lab import Lab
 from .session import Session, session_of
+from .stages import StageList, lesson_stages
 
 __all__ = ["Lab", "Builder", "StagedFit", "Compare", "Explore", "Session", "session_of", "Piece", "table_html",
-           "BATCH_SIZES", "lesson_stages"]
+           "BATCH_SIZES", "StageList", "lesson_stages"]

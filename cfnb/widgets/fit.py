@@ -15,27 +15,13 @@ from ..display import figure_html, history_html
 from ..errors import CfnbError
 from ..fast import unsupported
 from ..lr_finder import lr_find
-from ..training import LESSON_NN_STAGES, LESSON_STAGES, Stage, StagedHistory, fit_stages, parse_stages
+from ..training import StagedHistory, fit_stages, parse_stages
 from ..workspace import Fit, fresh_copy
 from .base import Piece
 from .session import session_of
+from .stages import StageList, lesson_stages, stage_at
 
 BATCH_SIZES = (16, 32, 64, 128, 256, 512, 1024, 2048, 4096, 8192)
-
-
-def lesson_stages(kind: str | None) -> tuple:
-    """The lesson's stages for a model kind: the NN's lower rates for "nn", else `LESSON_STAGES`."""
-    return LESSON_NN_STAGES if kind == "nn" else LESSON_STAGES
-
-
-def stage_at(history: StagedHistory, epoch: int) -> tuple[int, Stage]:
-    """`(stage number, stage)` of the history's plan in which epoch `epoch` (counted from 1) runs."""
-    left = epoch
-    for number, stage in enumerate(history.stages, 1):
-        if left <= stage.epochs:
-            return number, stage
-        left -= stage.epochs
-    return len(history.stages), history.stages[-1]
 
 
 class _Live(keras.callbacks.Callback):
@@ -83,9 +69,9 @@ class StagedFit(Piece):
         session = session_of(source)
         self.background, self.seed = background, seed
         self._thread: threading.Thread | None = None
-        self._stop, self._stopping, self._quiet = threading.Event(), False, False
-        self._rows = w.VBox()
-        self.add_button = w.Button(description="Add stage", icon="plus")
+        self._stop, self._stopping = threading.Event(), False
+        self.stage_list = StageList(stages if stages is not None else lesson_stages(None), self.guard_later)
+        self.stage_list.edited = stages is not None
         self.batch_size = w.Dropdown(options=list(BATCH_SIZES), value=batch_size, description="Batch size")
         self.fit_button = w.Button(description="Fit", button_style="success", icon="play",
                                    tooltip="fit the current model through the stages")
@@ -102,19 +88,15 @@ class StagedFit(Piece):
         self.curve = w.HTML(layout=w.Layout(display="none", max_width="640px"))
         self.buttons = w.HBox([self.batch_size, self.fit_button, self.start_over_button, self.stop_button,
                                self.lr_button])
-        for widget, css in ((self.add_button, "cfnb-add-stage"), (self.batch_size, "cfnb-batch"),
+        for widget, css in ((self.batch_size, "cfnb-batch"),
                             (self.fit_button, "cfnb-fit"), (self.start_over_button, "cfnb-start-over"),
                             (self.stop_button, "cfnb-stop"), (self.progress, "cfnb-progress"),
                             (self.status, "cfnb-status"), (self.curve, "cfnb-curve"),
                             (self.lr_button, "cfnb-find-lr"), (self.lr_plot, "cfnb-lr-plot")):
             widget.add_class(css)
         super().__init__(session, [
-            w.HTML("<b>Stages</b> (learning rate, epochs), run in order:"), self._rows, self.add_button,
-            self.lr_plot, self.buttons, w.HBox([self.progress, self.status], layout=w.Layout(align_items="center")),
+            self.stage_list, self.lr_plot, self.buttons, w.HBox([self.progress, self.status], layout=w.Layout(align_items="center")),
             self.curve], "cfnb-staged-fit")
-        self._edited = stages is not None
-        self._set_stages(stages if stages is not None else lesson_stages(self._kind()))
-        self.on_click(self.add_button, lambda: self.add_stage(edit=True))
         self.on_click(self.fit_button, self.run)
         self.on_click(self.start_over_button, self.start_over)
         self.on_click(self.stop_button, self.stop)
@@ -123,66 +105,31 @@ class StagedFit(Piece):
         self.listen("busy", self._lock)
 
     # ----------------------------------------------------------------------------------- stages
+    def guard_later(self, fn):
+        """`Piece.guard`, usable before the piece is set up (the stage list is made first)."""
+        return lambda *args: self.guard(fn)(*args)
+
     @property
     def stages(self) -> list[tuple]:
         """The stages as typed in, `(lr, epochs)` pairs (validated only when fitting)."""
-        return [(row.children[1].value, row.children[2].value) for row in self._rows.children]
+        return self.stage_list.stages
 
     @stages.setter
     def stages(self, stages):
-        self._edited = True
-        self._set_stages(stages)
+        self.stage_list.set(stages, edited=True)
 
-    def _set_stages(self, stages):
-        self._quiet = True
-        try:
-            self._rows.children = []
-            for lr, epochs in stages:
-                self.add_stage(lr, epochs)
-        finally:
-            self._quiet = False
+    @property
+    def add_button(self) -> w.Button:
+        """The stage list's Add stage button."""
+        return self.stage_list.add_button
+
+    def add_stage(self, lr: float | None = None, epochs: int | None = None):
+        """Append a stage (default: a tenth of the last stage's rate and its epochs)."""
+        self.stage_list.add(lr, epochs, edit=True)
 
     def _kind(self) -> str | None:
         run = self.session.current
         return run.kind if run else None
-
-    def add_stage(self, lr: float | None = None, epochs: int | None = None, edit: bool = False):
-        """Append a stage row (default: a tenth of the last stage's rate and its epochs; else 1e-2 for 2)."""
-        last = self.stages[-1] if self._rows.children else None
-        if lr is None:
-            lr = float(f"{last[0] / 10:.3g}") if last else 1e-2
-        if epochs is None:
-            epochs = last[1] if last else 2
-        lr_box = w.FloatText(lr, description="lr", layout=w.Layout(width="170px"), style={"description_width": "30px"})
-        epochs_box = w.IntText(epochs, description="epochs", layout=w.Layout(width="150px"),
-                               style={"description_width": "50px"})
-        remove = w.Button(icon="times", tooltip="remove this stage", layout=w.Layout(width="36px"))
-        row = w.HBox([w.Label(), lr_box, epochs_box, remove])
-        row.add_class("cfnb-stage")
-        remove.add_class("cfnb-remove-stage")
-        self.on_click(remove, lambda: self.remove_stage(row))
-        for box in (lr_box, epochs_box):
-            self.on_change(box, self._mark_edited)
-        self._rows.children = [*self._rows.children, row]
-        self._number()
-        if edit:
-            self._mark_edited()
-
-    def remove_stage(self, row_or_index):
-        """Remove a stage row (the row widget, or its index)."""
-        rows = list(self._rows.children)
-        row = rows[row_or_index] if isinstance(row_or_index, int) else row_or_index
-        self._rows.children = [r for r in rows if r is not row]
-        self._number()
-        self._mark_edited()
-
-    def _mark_edited(self):
-        if not self._quiet:
-            self._edited = True
-
-    def _number(self):
-        for k, row in enumerate(self._rows.children):
-            row.children[0].value = f"Stage {k + 1}"
 
     # -------------------------------------------------------------------------------- fitting
     @property
@@ -285,8 +232,6 @@ class StagedFit(Piece):
         run = self.session.current
         if run is None:
             raise CfnbError("No model yet: Build one first, then Find lr.")
-        if not self._rows.children:
-            self.add_stage(edit=True)
         self.status.value = html.escape(f"finding a learning rate for {run.name}…")
         self.session.set_busy(True)
         try:
@@ -296,8 +241,7 @@ class StagedFit(Piece):
         self.lr_plot.value = figure_html(result.figure(), fallback=False)
         self.lr_plot.layout.display = None
         rate = float(f"{result.suggestion:.2g}")
-        self._rows.children[0].children[1].value = rate
-        self._mark_edited()
+        self.stage_list.set_rate(0, rate)
         others = ", ".join(f"{k} {v:.1e}" for k, v in result.suggestions.items() if k != "valley")
         self.status.value = html.escape(f"ready to fit {run.name}" if not len(run.history) else
                                         f"{run.name}: " + self._state_line(run, "fitted"))
@@ -366,8 +310,8 @@ class StagedFit(Piece):
     def _reset(self):
         """Another model is current: its stages (if not edited), curve, state and buttons."""
         run = self.session.current
-        if not self._edited:
-            self._set_stages(lesson_stages(self._kind()))
+        if not self.stage_list.edited:
+            self.stage_list.set(lesson_stages(self._kind()))
         self.progress.value, self.progress.bar_style = 0, ""
         self.say("")
         if run is not None and len(run.history):
@@ -381,12 +325,10 @@ class StagedFit(Piece):
     def _lock(self):
         busy, run = self.session.busy, self.session.current
         fitted = run is not None and len(run.history) > 0
-        for widget in (self.fit_button, self.add_button, self.batch_size, self.lr_button):
+        for widget in (self.fit_button, self.batch_size, self.lr_button):
             widget.disabled = busy
+        self.stage_list.lock(busy)
         self.start_over_button.disabled = busy or not fitted
-        for row in self._rows.children:
-            for widget in row.children[1:]:
-                widget.disabled = busy
         self.fit_button.description = "Continue" if fitted else "Fit"
         if not busy:
             self.stop_button.description = "Stop"
