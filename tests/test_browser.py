@@ -2,8 +2,9 @@
 
 Starts JupyterLab on a free loopback port in a temporary root (token off, own settings, workspaces,
 config and runtime dirs), opens notebooks/04_widgets.ipynb, runs all cells, then drives the Lab as a
-learner would: moves a slider, builds, fits, stops, continues (the epochs count on), starts over,
-chooses an earlier model in Compare and explores it, and checks what the widget output areas show.
+learner would: moves a slider, builds, inserts the model's code as a cell and runs it, finds a
+learning rate, fits, stops, continues (the epochs count on), starts over, chooses an earlier model in
+Compare and explores it, and switches to the dark theme; it checks what the widget output areas show.
 Screenshots go to test-artifacts/ (git-ignored).
 """
 
@@ -27,7 +28,7 @@ CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--headless", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync", "--no-first-run"]
 SERVER_START_S = 90
-KERNEL_S = 120  # kernel start plus Run All (TensorFlow import, MovieLens, a one-epoch fit)
+KERNEL_S = 300  # kernel start, or Run All (TensorFlow, MovieLens, the notebook's fits and lr finder) on a busy machine
 FIT_S = 120
 
 sync_api = pytest.importorskip("playwright.sync_api", reason="playwright (test extra) is not installed")
@@ -208,6 +209,31 @@ def drive(page, base: str):
     expect(summary.locator("svg")).to_have_count(1)
     expect(lab.locator(".cfnb-builder .cfnb-message")).to_contain_text("Built #2 bias")
 
+    # The code view: Insert as cell puts the Keras code below the Lab; running it prints the Builder's count.
+    expect(lab.locator(".cfnb-code pre")).to_contain_text("n_factors = 20")
+    lab.locator("button.cfnb-insert-code").click()
+    expect(lab.locator(".cfnb-builder .cfnb-message")).to_contain_text("Inserted the code", timeout=15_000)
+    lab_cell = page.locator(".jp-Notebook .jp-Cell").filter(has=page.locator(".cfnb-lab"))
+    inserted = lab_cell.locator("xpath=following-sibling::div[contains(@class, 'jp-Cell')][1]")
+    expect(inserted).to_contain_text("keras.Input", timeout=15_000)
+    inserted.locator(".jp-InputPrompt").click()
+    page.keyboard.press("Shift+Enter")
+    printed = inserted.locator(".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stdout']")
+    expect(printed).to_have_text(__import__("re").compile(r"^\s*\d+\s*$"), timeout=FIT_S * 1000)
+    assert int(printed.text_content()) == int(params.text_content().split()[0].replace(",", "")) == 217_014
+    lab.scroll_into_view_if_needed()
+
+    # Find lr: the range test's plot, and its suggestion as stage 1's rate.
+    lab.locator("button.cfnb-find-lr").click()
+    expect(lab.locator(".cfnb-lr-plot svg")).to_have_count(1, timeout=FIT_S * 1000)
+    message = lab.locator(".cfnb-staged-fit .cfnb-message")
+    expect(message).to_contain_text("Suggested learning rate", timeout=10_000)
+    suggested = float(__import__("re").search(r"Suggested learning rate (\S+) ", message.text_content()).group(1))
+    first_lr = lab.locator(".cfnb-stage").first.locator("input").first
+    assert float(first_lr.input_value()) == pytest.approx(suggested, rel=0.05)
+    lab.locator(".cfnb-lr-plot").scroll_into_view_if_needed()
+    page.screenshot(path=str(ARTIFACTS / "browser-lr-find.png"))
+
     # Fit the lesson's 8 epochs in small batches, Stop during the fit: "stopping…" shows at once.
     status, fit_button = lab.locator(".cfnb-status"), lab.locator("button.cfnb-fit")
     lab.locator(".cfnb-batch select").select_option("16")
@@ -232,6 +258,7 @@ def drive(page, base: str):
     page.wait_for_function("el => el.style.width === '100%'", arg=bar.element_handle(), timeout=10_000)
     curve = lab.locator(".cfnb-curve")
     expect(curve).to_be_visible(timeout=10_000)
+    expect(curve.locator("svg")).to_have_count(1)
     row = compare.locator("tr", has_text="#2 bias")
     expect(row).to_contain_text("16, 1024")  # both fits in its recipe
     expect(row.locator("td").nth(7)).to_have_text("8")  # epochs
@@ -242,9 +269,8 @@ def drive(page, base: str):
 
     # Start over: a fresh copy fitted from epoch 1, as a third model.
     lab.locator("button.cfnb-start-over").click()
-    expect(compare).to_contain_text("#3 bias", timeout=30_000)
-    expect(status).to_contain_text("done: 8/8 epochs", timeout=FIT_S * 1000)
-    expect(compare.locator("tr", has_text="#3 bias").locator("td").nth(7)).to_have_text("8")
+    expect(compare.locator("tr", has_text="#3 bias").locator("td").nth(7)).to_have_text("8", timeout=FIT_S * 1000)
+    expect(status).to_contain_text("done: 8/8 epochs")
 
     # Choose an earlier model in Compare and explore it; Explore then follows the choice.
     choose = lab.locator(".cfnb-choose select")
@@ -254,10 +280,8 @@ def drive(page, base: str):
     expect(lab.locator(".cfnb-explore .cfnb-message")).to_contain_text("Exploring #2 bias", timeout=30_000)
     expect(lab.locator(".cfnb-biases")).to_contain_text("Highest movie bias")
     expect(lab.locator(".cfnb-recs")).to_contain_text("Recommended for user 1")
-    pca = lab.locator("img.cfnb-pca")
-    expect(pca).to_be_visible()
-    page.wait_for_function("img => img.complete && img.naturalWidth > 100", arg=pca.element_handle(),
-                           timeout=10_000)
+    pca = lab.locator(".cfnb-pca")
+    expect(pca.locator("svg")).to_have_count(1)
     pca.scroll_into_view_if_needed()
     page.screenshot(path=str(ARTIFACTS / "browser-explore.png"))
     choose.select_option("my GMF")
@@ -265,6 +289,36 @@ def drive(page, base: str):
     expect(lab.locator(".cfnb-biases")).to_contain_text("No bias tables for my GMF")
     for piece in ("builder", "staged-fit", "compare", "explore"):
         expect(lab.locator(f".cfnb-{piece} .cfnb-error")).to_have_count(0)
+    dark_theme(page, lab)
+
+
+LUMINANCE = """el => {
+    const rgb = s => (s.match(/[\\d.]+/g) || []).map(Number);
+    const lum = ([r, g, b]) => (0.2126 * r + 0.7152 * g + 0.0722 * b) / 255;
+    let bg = el;
+    while (bg && (rgb(getComputedStyle(bg).backgroundColor)[3] === 0 ||
+                  getComputedStyle(bg).backgroundColor === 'transparent')) bg = bg.parentElement;
+    return {text: lum(rgb(getComputedStyle(el).color)),
+            background: bg ? lum(rgb(getComputedStyle(bg).backgroundColor)) : 1};
+}"""
+
+
+def dark_theme(page, lab):
+    """Switch JupyterLab to its dark theme: the curve and the tables turn dark with it (light ink on dark)."""
+    page.locator(".lm-MenuBar-itemLabel", has_text="Settings").first.click()
+    page.locator(".lm-Menu-itemLabel", has_text=__import__("re").compile(r"^Theme$")).hover()
+    page.locator(".lm-Menu-itemLabel", has_text=__import__("re").compile(r"^JupyterLab Dark$")).click()
+    page.wait_for_selector("body[data-jp-theme-light='false']", state="attached", timeout=30_000)
+    page.wait_for_timeout(1_000)  # the theme's stylesheet applies
+    curve = lab.locator(".cfnb-curve .cfnb-plot")
+    cell = lab.locator(".cfnb-compare-out td").first
+    for what, element in (("learning curve", curve), ("Compare table", cell),
+                          ("recommendations table", lab.locator(".cfnb-recs td").first)):
+        seen = element.evaluate(LUMINANCE)
+        assert seen["text"] > 0.6 and seen["background"] < 0.3, f"{what} is not dark in the dark theme: {seen}"
+    assert curve.locator("svg rect[style*='fill: #ffffff'], svg rect[fill='#ffffff']").count() == 0
+    lab.locator(".cfnb-staged-fit").scroll_into_view_if_needed()
+    page.screenshot(path=str(ARTIFACTS / "browser-dark.png"))
 
 
 def accept_kernel_dialog(page, base: str, within_s: float = KERNEL_S):

@@ -244,7 +244,7 @@ class StagedFit(Piece):
         self.stage_list.set_rate(0, rate)
         others = ", ".join(f"{k} {v:.1e}" for k, v in result.suggestions.items() if k != "valley")
         self.status.value = html.escape(f"ready to fit {run.name}" if not len(run.history) else
-                                        f"{run.name}: " + self._state_line(run, "fitted"))
+                                        self._state_line(run, run.name))
         self.say(f"Suggested learning rate {rate:.1e} (fastai's valley; {others}): set as stage 1's rate.", "ok")
         return result
 
@@ -316,7 +316,7 @@ class StagedFit(Piece):
         self.say("")
         if run is not None and len(run.history):
             self._plot(run.history)
-            self.status.value = html.escape(f"{run.name}: " + self._state_line(run, "fitted"))
+            self.status.value = html.escape(self._state_line(run, run.name))
         else:
             self.curve.layout.display = "none"
             self.status.value = html.escape(f"ready to fit {run.name}" if run else "Build a model, then Fit.")
