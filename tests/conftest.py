@@ -25,3 +25,4 @@ def movielens_small():
     import cfnb
 
     return cfnb.movielens("ml-latest-small", download=False)
+
