@@ -332,7 +332,8 @@ def plot_history(history, ax=None):
 
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.grid(True)
-    if len(frame):
+    if len(frame):  # half an epoch each side, so that one epoch (a fit's first live update) has room too
+        ax.set_xlim(float(frame["epoch"].min()) - 0.5, float(frame["epoch"].max()) + 0.5)
         _clip_outliers(ax, frame, series)
         _stage_boundaries(ax, frame)
         ax.legend(loc="best", fontsize=8)

@@ -108,11 +108,11 @@ class NotebookProgress(_Progress):
         self.bar.value = min(self.step, self.bar.max)
         self.label.value = self.text(logs)
         if epoch_end and len(self.history.rows) > 0:
-            from IPython.display import Image, display
-            from .display import history_png
-            with self.plot:
+            from IPython.display import HTML, display
+            from .display import history_html
+            with self.plot:  # a live widget view: theme-following SVG, no PNG copy needed
                 self.plot.clear_output(wait=True)
-                display(Image(history_png(self.history)))
+                display(HTML(history_html(self.history, fallback=False)))
 
     def close(self):
         done = self.step >= self.total

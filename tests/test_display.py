@@ -51,3 +51,24 @@ def test_load_ext_makes_models_display_as_summary(bias_model):
         shell.run_line_magic("unload_ext", "cfnb")
     data, _ = shell.display_formatter.format(bias_model)
     assert "cfnb-summary" not in data.get("text/html", "")
+
+
+
+def test_the_live_notebook_curve_follows_the_theme(monkeypatch):
+    """fit_stages's live plot in a notebook is theme-following SVG (not a white PNG), from the first epoch on."""
+    import warnings
+
+    import IPython.display
+
+    from cfnb.progress import NotebookProgress
+
+    shown = []
+    monkeypatch.setattr(IPython.display, "display", lambda obj, **kw: shown.append(obj))
+    history = cfnb.StagedHistory([{"stage": 1, "epoch": 1, "lr": 1e-2, "loss": 1.3, "val_loss": 1.1,
+                                   "val_rmse": 1.0, "seconds": 0.1}])
+    progress = NotebookProgress(history, total_epochs=2, steps_per_epoch=3)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a one-epoch curve lays out without matplotlib's collapse warning
+        progress.update({}, epoch_end=True)
+    html = shown[-1].data
+    assert "<svg" in html and "currentColor" in html and "data:image/png" not in html
