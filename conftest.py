@@ -1,6 +1,7 @@
 """Shared by tests/ and notebooks/: the Keras backend marker, and the scan for TensorFlow log lines.
 
-* `@pytest.mark.backend("tensorflow", reason=...)`: the test applies to those Keras backends only;
+* `@pytest.mark.backend("tensorflow", reason=...)` (declared in pyproject.toml): the test applies to
+  those Keras backends only;
   on another (`KERAS_BACKEND=jax pytest`) it is skipped with that reason. Everything unmarked runs
   on every backend.
 * Every notebook cell that nbval runs has each of its outputs (stdout, stderr, errors, displayed
@@ -20,15 +21,19 @@ LOG_LINE = re.compile(
     re.MULTILINE)
 
 
-def log_lines(text: str) -> list[str]:
+def _log_lines(text: str) -> list[str]:
     """The lines of `text` that look like TensorFlow / absl / oneDNN / CUDA logging."""
     return [line for line in text.splitlines() if LOG_LINE.search(line)]
 
 
+@pytest.fixture
+def log_lines():
+    """`log_lines(text)`: the lines of `text` that look like TensorFlow / absl / oneDNN / CUDA logging."""
+    return _log_lines
+
+
 def pytest_configure(config):
     import cfnb  # noqa: F401  first, so that TensorFlow's start-up lines are filtered here too
-
-    config.addinivalue_line("markers", "backend(*names, reason=...): only on these Keras backends")
 
 
 def pytest_collection_modifyitems(config, items):
@@ -53,7 +58,7 @@ def pytest_runtest_call(item):
     for out in outputs:
         texts = [out.get("text", "")] + list(out.get("traceback", []))
         texts += [v for k, v in out.get("data", {}).items() if k.startswith("text/") and isinstance(v, str)]
-        found += [f"[{out.get('name') or out.get('output_type')}] {line}" for t in texts for line in log_lines(t)]
+        found += [f"[{out.get('name') or out.get('output_type')}] {line}" for t in texts for line in _log_lines(t)]
     if found:
         raise AssertionError("TensorFlow / absl / CUDA log lines in the cell's output:\n" + "\n".join(found))
     return result
