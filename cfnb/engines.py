@@ -126,6 +126,7 @@ class ChunkedEngine:
     """The Python side of a fast engine: epochs, batch order, chunk sizing, callbacks, validation.
 
     A backend's engine adds `_arrays(u, m, r)` (device copies of int32/int32/float32 vectors),
+    `_device_order(order)` (the same for an epoch's (steps, batch) order),
     `_run_chunk(data, order, n, start, count) -> summed squared error of those steps` (which
     leaves the results in the model's variables) and `_sq_error_sum(u, m, r) -> float`.
 
@@ -235,7 +236,7 @@ class ChunkedEngine:
         cbs.on_train_begin()
         for epoch in range(initial_epoch, initial_epoch + epochs):
             cbs.on_epoch_begin(epoch)
-            order = self._order(n, shuffle)
+            order = self._device_order(self._order(n, shuffle))  # on the device once per epoch
             total, done = 0.0, 0
             while done < steps and not model.stop_training:
                 count = min(self._steps_per_call, steps - done)

@@ -147,9 +147,11 @@ class FastEngine(ChunkedEngine):
     def _arrays(self, users, movies, ratings):
         return tf.constant(users), tf.constant(movies), tf.constant(ratings)
 
+    def _device_order(self, order):
+        return tf.constant(order)
+
     def _run_chunk(self, data, order, n, start, count) -> float:
-        return float(self._chunk_fn(*data, tf.constant(order), tf.constant(n), tf.constant(start),
-                                    tf.constant(count)))
+        return float(self._chunk_fn(*data, order, tf.constant(n), tf.constant(start), tf.constant(count)))
 
     def _sq_error_sum(self, users, movies, ratings) -> float:
         return float(self._eval_fn(users, movies, ratings))

@@ -54,6 +54,7 @@ class JaxEngine(ChunkedEngine):
                             for v in self.variables] if update == "lazy" else []
         tables = {id(layer.embeddings): layer for layer in model.layers
                   if isinstance(layer, keras.layers.Embedding)}
+        # id(Embedding layer) -> index of its table among the trainable variables
         self._table_of = {id(tables[id(v)]): k for k, v in enumerate(self.variables) if id(v) in tables}
         self._table_at = set(self._table_of.values())
         self._chunk_fn = jax.jit(self._chunk)
@@ -204,12 +205,14 @@ class JaxEngine(ChunkedEngine):
     def _arrays(self, users, movies, ratings):
         return jnp.asarray(users), jnp.asarray(movies), jnp.asarray(ratings)
 
+    def _device_order(self, order):
+        return jnp.asarray(order)
+
     def _run_chunk(self, data, order, n, start, count) -> float:
         if self._seeded is not None:
             self._restart_dropout()
-        stop = min(start + count, len(order))
-        state, total = self._chunk_fn(self._state(), *data, jnp.asarray(order), np.int32(n), np.int32(start),
-                                      np.int32(stop))
+        stop = min(start + count, order.shape[0])
+        state, total = self._chunk_fn(self._state(), *data, order, np.int32(n), np.int32(start), np.int32(stop))
         self._store(state)
         return float(total)
 
