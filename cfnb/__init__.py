@@ -1,8 +1,8 @@
 """cfnb: collaborative filtering with Keras in Jupyter, after fast.ai's lesson 4."""
 
-import os as _os
+from . import quiet as _quiet
 
-_os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's start-up chatter out of cells
+_quiet.install()  # before Keras loads: TensorFlow's start-up log lines stay out of cells and terminals
 
 from .data import DataWarning, Ratings, load_ratings, synthetic  # noqa: E402
 from .display import graph, load_ipython_extension, summary, unload_ipython_extension  # noqa: E402

@@ -11,6 +11,8 @@ import re
 import keras
 import pandas as pd
 
+from . import backend
+
 _CSS = """<style>
 .cfnb-summary {font-family: var(--jp-code-font-family, monospace); font-size: 12px;
   color: var(--jp-ui-font-color1, inherit);}
@@ -25,14 +27,12 @@ _CSS = """<style>
 </style>"""
 
 
-def _inbound(layer) -> list[str]:
-    names = []
-    for node in getattr(layer, "_inbound_nodes", []):
-        for tensor in getattr(node, "input_tensors", []):
-            history = getattr(tensor, "_keras_history", None)
-            if history is not None:
-                names.append(history.operation.name)
-    return names
+def _inbound_all(model) -> dict[str, list[str]]:
+    """`layer name -> names of the layers feeding it`, from Keras's graph, else from the model's config."""
+    found = {layer.name: backend.inbound_layers(layer) for layer in model.layers}
+    if any(names is None for names in found.values()):
+        return backend.inbound_from_config(model)
+    return found
 
 
 def _shape(layer) -> str:
@@ -53,8 +53,9 @@ class ModelSummary:
 
     def __init__(self, model: keras.Model, graph: bool = True):
         self.model, self.graph = model, graph
+        inbound = _inbound_all(model)
         self.rows = [{"layer": layer.name, "type": type(layer).__name__, "output_shape": _shape(layer),
-                      "params": int(layer.count_params()), "connected_to": ", ".join(_inbound(layer))}
+                      "params": int(layer.count_params()), "connected_to": ", ".join(inbound.get(layer.name, []))}
                      for layer in model.layers]
         self.total = int(model.count_params())
         self.trainable = int(sum(keras.ops.size(w) for w in model.trainable_weights))
@@ -145,7 +146,8 @@ def graph_svg(model: keras.Model) -> str:
     """Lay the layer graph out in rows by depth and draw it as SVG (theme-neutral colours)."""
     layers = list(model.layers)
     names = {x.name for x in layers}
-    parents = {layer.name: [p for p in _inbound(layer) if p in names] for layer in layers}
+    inbound = _inbound_all(model)
+    parents = {layer.name: [p for p in inbound.get(layer.name, []) if p in names] for layer in layers}
     rows, slot, depth, routes = _layout(layers, parents)
     box_w, box_h, gap_x, gap_y = 170, 40, 20, 28
     width = max(len(r) for r in rows) * (box_w + gap_x) + gap_x

@@ -1,145 +1,52 @@
-"""A fast training engine for cfnb's models on the TensorFlow backend.
+"""The fast engine on the TensorFlow backend: a chunk of steps in one XLA-compiled `tf.function`.
 
-`model.fit` at the lesson's batch size of 64 spends most of its time outside the maths: Python,
-tf.data and one graph launch per step. `FastEngine` runs a chunk of steps (up to a whole epoch)
-inside ONE `tf.function` (XLA-compiled by default) as a `tf.while_loop` over a pre-shuffled index,
-and updates the same `keras.Model`'s variables and the same Adam optimizer's slots in place, so a
-model trained here behaves exactly like one trained by `model.fit` afterwards (saving, `predict`,
-another `fit_stages` call that continues with the optimizer state, a switch to `engine="keras"`).
+The driver (epochs, batch order, callbacks, validation, Stop) is `cfnb.engines.ChunkedEngine`; see
+`cfnb.engines` for what a fast engine is and the two update rules. Here a chunk is a
+`tf.while_loop` over a pre-shuffled index that updates the model's variables and the Adam
+optimizer's slots in place.
 
-Two update rules, chosen with `update=`:
-
-* ``"exact"`` (the default): the same maths as Keras. Keras adds the embeddings' l2 penalty
-  ``l2 * sum(W**2)`` to the loss, so every row of every table gets the gradient ``2*l2*W`` at every
-  step, and Keras's Adam is dense: rows absent from a batch still move (their momentum decays, the
-  l2 gradient pulls them to 0 at about the learning rate per step). The engine does the same dense
-  Adam step on whole tables, with the same formula, epsilon and bias correction (and, for a table
-  without l2, whose gradient stays sparse, Keras's sum of squared per-occurrence gradients in the
-  second moment); only the order of float additions differs. `tests/test_fast.py` checks one epoch against `model.fit` weight for
+* ``"exact"``: Keras adds the embeddings' l2 penalty ``l2 * sum(W**2)`` to the loss, so every row of
+  every table gets the gradient ``2*l2*W`` at every step, and Keras's Adam is dense: rows absent
+  from a batch still move (their momentum decays, the l2 gradient pulls them to 0 at about the
+  learning rate per step). The engine does the same dense Adam step on whole tables, with the same
+  formula, epsilon and bias correction (and, for a table without l2, whose gradient stays sparse
+  on TensorFlow, Keras's sum of squared per-occurrence gradients in the second moment); only the
+  order of float additions differs. `tests/test_fast.py` checks it against `model.fit` weight for
   weight.
-* ``"lazy"``: a sparse Adam that reads and writes only the rows in the batch (their moments too),
-  with the l2 gradient ``2*l2*w`` added for each (non-padding) occurrence of a row in the batch. This
-  is *not* Keras's maths (rows absent from a batch stand still), is much cheaper on big tables, and
-  is what `cfnb.recipes.BEST_RECIPE` uses; its figures come from its own benchmark rows.
-
-Anything that is not an embedding table (Dense kernels and biases) always gets the exact dense Adam.
+* ``"lazy"``: Adam on the rows in the batch only, with `scatter_update`.
 
 Dropout: Keras's TensorFlow dropout draws with the `AUTO_SELECT` random algorithm, which under
 XLA on CPU costs about 0.4 ms a call; the engine runs Dropout layers with its own
 ``threefry`` stateless dropout seeded from (seed, layer, step) instead, which is the same
 distribution (inverted dropout, keep probability ``1 - rate``) from a different random stream.
-
-Callbacks follow Keras's protocol: `on_train_begin`, `on_epoch_begin`, `on_train_batch_begin` /
-`on_train_batch_end` for every step (replayed right after the chunk that ran those steps, so batch
-counters and per-batch readers such as the learning-rate spy in the tests see what `model.fit`
-shows them), validation with `on_test_begin` / `on_test_batch_*` / `on_test_end` (also replayed,
-one per validation batch, after one whole-set evaluation), `on_epoch_end` with logs
-``{loss, val_loss, val_rmse}``, and `on_train_end`. `model.stop_training` (the widgets' Stop) is
-checked after each chunk; chunks are sized to take about 0.1 s, so Stop and the progress bar react
-about ten times a second. A KeyboardInterrupt lands between chunks (a chunk runs to its end inside
-TensorFlow), so the weights and slots always hold a whole number of steps; `fit_stages` then rolls
-back to the last recorded epoch.
-
-Logs: ``loss`` is the epoch's mean training MSE (weighted by the ratings in each batch) plus the l2
-penalty of the weights at the end of the epoch (Keras averages the penalty over the epoch's steps
-instead: the two differ by the penalty's drift within one epoch); ``val_loss`` is the validation
-MSE plus that penalty (as Keras's); ``val_rmse`` is the square root of the validation MSE alone.
 """
 
 from __future__ import annotations
-
-import math
-import time
 
 import keras
 import numpy as np
 import tensorflow as tf
 
+from . import backend
+from .engines import UPDATES, ChunkedEngine, engine_for, unsupported  # noqa: F401 (the engines' API, as before)
 from .models import MOVIE_IN, USER_IN
 
-UPDATES = ("exact", "lazy")
-_LAYERS = ("InputLayer", "Embedding", "Flatten", "Dot", "Add", "Concatenate", "Dense", "Dropout",
-           "ScaledSigmoid", "Activation", "Rescaling", "Multiply")
-_CHUNK_SECONDS = 0.1
 
-
-def unsupported(model: keras.Model) -> str | None:
-    """Why the fast engine cannot train `model` exactly as Keras would, or None if it can."""
-    if keras.backend.backend() != "tensorflow":
-        return f"the Keras backend is {keras.backend.backend()!r}, not 'tensorflow'"
-    if getattr(model, "_run_through_graph", None) is None or not hasattr(model, "inputs"):
-        return "not a functional Keras model"
-    names = sorted(getattr(t, "name", "").split(":")[0] for t in model.inputs)
-    if names != sorted([MOVIE_IN, USER_IN]):
-        return f"inputs are {names}, not {USER_IN} and {MOVIE_IN}"
-    for layer in model._flatten_layers(include_self=False):
-        kind = type(layer).__name__
-        if kind not in _LAYERS:
-            return f"layer {layer.name!r} is a {kind}, which the fast engine does not know"
-        regs = [getattr(layer, a, None) for a in ("kernel_regularizer", "bias_regularizer",
-                                                    "activity_regularizer")]
-        if any(r is not None for r in regs):
-            return f"layer {layer.name!r} has a regularizer the fast engine does not apply"
-        reg = getattr(layer, "embeddings_regularizer", None)
-        if reg is not None and not (type(reg) is keras.regularizers.L2):
-            return f"embedding {layer.name!r} has a {type(reg).__name__} regularizer (only L2 is supported)"
-    opt = getattr(model, "optimizer", None)
-    if getattr(model, "compiled", False) and opt is not None:
-        if type(opt) is not keras.optimizers.Adam:
-            return f"the optimizer is {type(opt).__name__}, not Adam"
-        if opt.amsgrad or opt.weight_decay or opt.clipnorm or opt.clipvalue or opt.global_clipnorm \
-                or opt.use_ema or getattr(opt, "gradient_accumulation_steps", None):
-            return "the Adam optimizer has options (amsgrad, weight decay, clipping, EMA...) the engine lacks"
-        loss = getattr(model, "loss", None)
-        if loss not in ("mse", "mean_squared_error") and type(loss).__name__ != "MeanSquaredError":
-            return f"the loss is {loss!r}, not mean squared error"
-    return None
-
-
-class FastEngine:
+class FastEngine(ChunkedEngine):
     """Train one Keras model (and its Adam optimizer) many steps per TensorFlow call.
 
-    Args:
-        model: a compiled cfnb-style model (see `unsupported`); its variables and optimizer slots
-            are updated in place.
-        batch_size: ratings per step.
-        update: "exact" (Keras's dense maths) or "lazy" (only the rows in the batch); see the module
-            docstring.
-        jit_compile: compile the training loop with XLA (much faster on CPU; costs ~1 s once).
-        seed: seeds the shuffling and the dropout masks; None draws a fresh seed.
+    Args: as `cfnb.engines.ChunkedEngine` (model, batch_size, update, jit_compile, seed).
     """
+
+    BACKEND = "tensorflow"
 
     def __init__(self, model: keras.Model, batch_size: int = 64, update: str = "exact",
                  jit_compile: bool = True, seed: int | None = None):
-        if update not in UPDATES:
-            raise ValueError(f"update must be one of {UPDATES}, got {update!r}.")
-        why = unsupported(model)
-        if why:
-            raise ValueError(f"The fast engine cannot train this model: {why}.")
-        self.model, self.batch_size, self.update = model, int(batch_size), update
-        self.optimizer = model.optimizer
-        if not self.optimizer.built:
-            self.optimizer.build(model.trainable_variables)
-        self.variables = list(model.trainable_variables)
-        self._l2 = _embedding_l2(model)
-        self._sparse = [update == "lazy" and id(v) in self._l2 for v in self.variables]
-        self._slots = [(self.optimizer._momentums[self.optimizer._get_variable_index(v)],
-                        self.optimizer._velocities[self.optimizer._get_variable_index(v)])
-                       for v in self.variables]
-        self._dropouts = {id(layer): k for k, layer in enumerate(
-            la for la in model._flatten_layers(include_self=False) if isinstance(la, keras.layers.Dropout))}
-        self.reseed(seed)
-        self._chunk_fn = tf.function(self._chunk, jit_compile=bool(jit_compile), reduce_retracing=True,
+        super().__init__(model, batch_size, update, jit_compile, seed)
+        self._slots = [backend.adam_slots(self.optimizer, v) for v in self.variables]
+        self._chunk_fn = tf.function(self._chunk, jit_compile=self.jit_compile, reduce_retracing=True,
                                     autograph=False)
         self._eval_fn = tf.function(self._sq_errors, reduce_retracing=True, autograph=False)
-        self._steps_per_call = 16
-        self._data_key, self._data, self._once = None, None, None
-
-    def reseed(self, seed: int | None) -> None:
-        """Restart the shuffling and dropout random streams from `seed` (None: a fresh seed)."""
-        seed = int(np.random.SeedSequence().entropy % (2 ** 31)) if seed is None else int(seed)
-        self._rng = np.random.default_rng(seed)
-        self._seed = seed % (2 ** 31 - 1)
 
     # ----------------------------------------------------------------------------- graph code
     def _forward(self, u, m, step, training):
@@ -152,7 +59,7 @@ class FastEngine:
                 return lambda x, **kw: _dropout(x, op.rate, self._seed + 7919 * self._dropouts[id(op)], step)
             return op
 
-        return tf.reshape(self.model._run_through_graph(inputs, operation_fn=operation), [-1])
+        return tf.reshape(backend.run_through_graph(self.model, inputs, operation), [-1])
 
     def _step(self, u, m, y, w):
         step = tf.cast(self.optimizer.iterations, tf.int32)
@@ -236,141 +143,18 @@ class FastEngine:
         pred = self._forward(users, movies, tf.constant(0), training=False)
         return tf.reduce_sum(tf.square(pred - ratings))
 
-    def penalty(self) -> float:
-        """The l2 penalty `sum(l2 * sum(W**2))` over the embedding tables, as Keras adds to the loss."""
-        return float(sum(l2 * float(tf.reduce_sum(tf.square(v.value))) for v in self.variables
-                         for l2 in [self._l2.get(id(v), 0.0)] if l2))
+    # ---------------------------------------------------------------------- the driver's hooks
+    def _arrays(self, users, movies, ratings):
+        return tf.constant(users), tf.constant(movies), tf.constant(ratings)
 
-    # ---------------------------------------------------------------------------- Python driver
-    def _tensors(self, x, y):
-        """The training arrays as tensors, converted once for all the stages of a fit."""
-        source = (x[USER_IN], x[MOVIE_IN], y)
-        if self._data_key is None or any(a is not b for a, b in zip(source, self._data_key)):
-            self._data = (tf.constant(np.asarray(x[USER_IN], np.int32).reshape(-1)),
-                          tf.constant(np.asarray(x[MOVIE_IN], np.int32).reshape(-1)),
-                          tf.constant(np.asarray(y, np.float32).reshape(-1)))
-            self._data_key = source  # held, so that no other array can take their ids
-        return self._data
+    def _device_order(self, order):
+        return tf.constant(order)
 
-    def release(self) -> None:
-        """Drop the cached training tensors (the compiled loop and the random streams stay)."""
-        self._data_key, self._data = None, None
+    def _run_chunk(self, data, order, n, start, count) -> float:
+        return float(self._chunk_fn(*data, order, tf.constant(n), tf.constant(start), tf.constant(count)))
 
-    def _order(self, n: int, shuffle=True) -> np.ndarray:
-        """The epoch's order of 0..n-1 as (steps, batch); the last batch is padded with its own rows.
-
-        `shuffle`: True draws a fresh permutation every epoch; False keeps the data order; "once"
-        draws one permutation and reuses it for every later epoch and call, which is what Keras's
-        `model.fit(shuffle=True)` does once a global seed is set (`keras.utils.set_random_seed`):
-        its tf.data shuffle restarts from the same seed at every epoch.
-        """
-        steps = math.ceil(n / self.batch_size)
-        if shuffle == "once":
-            if self._once is None or len(self._once) != n:
-                self._once = self._rng.permutation(n).astype(np.int32)
-            perm = self._once
-        else:
-            perm = self._rng.permutation(n).astype(np.int32) if shuffle else np.arange(n, dtype=np.int32)
-        pad = steps * self.batch_size - n
-        if pad:  # padding repeats rows of the same batch (weight 0), so no new rows are touched
-            last = perm[(steps - 1) * self.batch_size:]
-            perm = np.concatenate([perm, np.resize(last, pad)])
-        return perm.reshape(steps, self.batch_size)
-
-    def evaluate(self, x, y) -> float:
-        """Mean squared error of the model on `(x, y)` (no regularisation)."""
-        if len(y) == 0:
-            return float("nan")
-        u, m, r = (tf.constant(np.asarray(a, d).reshape(-1)) for a, d in
-                   ((x[USER_IN], np.int32), (x[MOVIE_IN], np.int32), (y, np.float32)))
-        return float(self._eval_fn(u, m, r)) / len(y)
-
-    def fit(self, x, y, epochs: int = 1, validation_data=None, callbacks=(), initial_epoch: int = 0,
-            shuffle=True):
-        """Train for `epochs` epochs, calling Keras callbacks as `model.fit` does (see module docstring).
-
-        Returns:
-            A list with one logs dict per finished epoch.
-        """
-        model, n = self.model, len(y)
-        users, movies, ratings = self._tensors(x, y)
-        steps = math.ceil(n / self.batch_size)
-        cbs = keras.callbacks.CallbackList(list(callbacks), add_history=False, add_progbar=False, model=model,
-                                           epochs=epochs, steps=steps, verbose=0)
-        model.stop_training = False
-        out = []
-        cbs.on_train_begin()
-        for epoch in range(initial_epoch, initial_epoch + epochs):
-            cbs.on_epoch_begin(epoch)
-            order = tf.constant(self._order(n, shuffle))
-            total, done = 0.0, 0
-            while done < steps and not model.stop_training:
-                count = min(self._steps_per_call, steps - done)
-                began = time.perf_counter()
-                total += float(self._chunk_fn(users, movies, ratings, order, tf.constant(n),
-                                              tf.constant(done), tf.constant(count)))
-                self._resize(count, time.perf_counter() - began, first=done == 0 and epoch == initial_epoch)
-                seen = min((done + count) * self.batch_size, n)
-                batch_logs = {"loss": total / seen}
-                for b in range(done, done + count):  # replay the per-step hooks for this chunk
-                    cbs.on_train_batch_begin(b)
-                    cbs.on_train_batch_end(b, batch_logs)
-                    if model.stop_training:
-                        break
-                done += count
-            seen = max(min(done * self.batch_size, n), 1)
-            penalty = self.penalty()
-            logs = {"loss": total / seen + penalty}
-            if validation_data is not None and len(validation_data[1]):
-                logs.update(self._validate(validation_data, cbs, penalty))
-            cbs.on_epoch_end(epoch, logs)
-            out.append(logs)
-            if model.stop_training:
-                break
-        cbs.on_train_end(out[-1] if out else None)
-        return out
-
-    def _validate(self, validation_data, cbs, penalty):
-        vx, vy = validation_data
-        cbs.on_test_begin()
-        mse = self.evaluate(vx, vy)
-        logs = {"loss": mse + penalty, "rmse": math.sqrt(mse)}
-        for b in range(math.ceil(len(vy) / self.batch_size)):  # replay Keras's per-batch test hooks
-            cbs.on_test_batch_begin(b)
-            cbs.on_test_batch_end(b, logs)
-        cbs.on_test_end(logs)
-        return {"val_loss": logs["loss"], "val_rmse": logs["rmse"]}
-
-    def _resize(self, count, seconds, first):
-        """Aim each call at ~0.1 s so that Stop and the progress bar respond promptly."""
-        if first:
-            return  # the first call pays for tracing and XLA compilation
-        per_step = max(seconds / count, 1e-6)
-        self._steps_per_call = int(min(max(_CHUNK_SECONDS / per_step, 1), 100_000))
-
-
-def engine_for(model: keras.Model, batch_size: int, update: str = "exact", jit_compile: bool = True,
-               seed: int | None = None) -> FastEngine:
-    """The model's fast engine for these settings, made once and kept on the model (it holds the
-    compiled training loop); `seed`, if given, restarts its random streams."""
-    engines = model.__dict__.setdefault("_cfnb_fast_engines", {})
-    key = (int(batch_size), update, bool(jit_compile), id(model.optimizer))
-    engine = engines.get(key)
-    if engine is None:
-        engine = engines[key] = FastEngine(model, batch_size, update, jit_compile, seed)
-    elif seed is not None:
-        engine.reseed(seed)
-    return engine
-
-
-def _embedding_l2(model) -> dict[int, float]:
-    """`id(embedding table) -> l2 factor` for every Embedding layer (0.0 when unregularised)."""
-    out = {}
-    for layer in model._flatten_layers(include_self=False):
-        if isinstance(layer, keras.layers.Embedding):
-            reg = layer.embeddings_regularizer
-            out[id(layer.embeddings)] = float(reg.l2) if reg is not None else 0.0
-    return out
+    def _sq_error_sum(self, users, movies, ratings) -> float:
+        return float(self._eval_fn(users, movies, ratings))
 
 
 def _sum_duplicates(idx, vals):

@@ -47,13 +47,12 @@ def recommended(kind: str = "bias") -> dict:
 
 def fit_recipe(recipe: dict, train, val=None, seed: int | None = None, progress=False, **overrides):
     """Build the recipe's model for `train`'s sizes and fit it; returns `(model, history)`."""
-    import keras
-
+    from . import backend
     from .models import build_model
     from .training import fit_stages
 
     if seed is not None:  # the initial weights too
-        keras.utils.set_random_seed(int(seed))
+        backend.set_random_seed(int(seed))  # keras.utils.set_random_seed, without TensorFlow on JAX
     model = build_model(recipe["kind"], train.n_users, train.n_items, **recipe["build"])
     history = fit_stages(model, train, val, progress=progress, seed=seed, **{**recipe["fit"], **overrides})
     return model, history

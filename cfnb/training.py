@@ -16,7 +16,7 @@ import keras
 import numpy as np
 import pandas as pd
 
-from . import checks, distributed, vocabulary
+from . import backend, checks, distributed, vocabulary
 from .data import ITEM, USER, DataWarning, Ratings
 from .errors import ArgumentError, ArgumentTypeError, CfnbError
 
@@ -266,9 +266,9 @@ def fit_stages(model: keras.Model, train: Ratings, val: Ratings | None = None, s
             without `stages` the fit runs what it had left (see `StagedHistory.plan`).
         stop: a `threading.Event`; once set, training ends after the current batch.
         seed: if given, seeds shuffling and dropout for a reproducible fit.
-        engine: "fast" (`cfnb.fast.FastEngine`: many steps per TensorFlow call, XLA-compiled, the
-            same Adam maths as Keras), "keras" (`model.fit`), or "auto" (default): fast for models
-            it supports (cfnb's, on the TensorFlow backend, no strategy or distribution), Keras
+        engine: "fast" (`cfnb.engines`: many steps per compiled call, the same Adam maths as
+            Keras; on TensorFlow and JAX), "keras" (`model.fit`), or "auto" (default): fast for
+            models it supports (cfnb's, on TensorFlow or JAX, no strategy or distribution), Keras
             otherwise; under a `strategy`, cfnb's strategy loop (`cfnb.distributed`).
         update: with the fast engine, "exact" (Keras's dense Adam and l2, default) or "lazy" (only
             the rows in each batch; the best recipe's choice, see `cfnb.recipes`).
@@ -378,7 +378,7 @@ def _fit_stages(model, train, val, stages, batch_size, progress, callbacks, hist
     checkpoint = bar = runner = None
     try:  # from here on, Ctrl-C anywhere returns the history instead of escaping
         if seed is not None:
-            keras.utils.set_random_seed(int(seed))
+            backend.set_random_seed(int(seed))  # keras.utils.set_random_seed, without TensorFlow on JAX
         with distributed.scope(strategy, distribution):  # optimizer variables laid out like the model's
             if not getattr(model, "compiled", False) or model.optimizer is None:
                 compile_model(model, plan[0][1].lr)
@@ -421,7 +421,7 @@ def _fit_stages(model, train, val, stages, batch_size, progress, callbacks, hist
 
 def _runner(model, engine, update, strategy, batch_size, seed, distribution=None):
     """`run(x, y, epochs, validation_data, callbacks)` for the engine asked for (see `fit_stages`)."""
-    from .fast import engine_for, unsupported
+    from .engines import engine_for, unsupported
 
     run = distributed.runner(model, engine, strategy, distribution, batch_size, seed)
     if run is not None:

@@ -1,4 +1,5 @@
-"""The fast engine (cfnb.fast): Keras's maths step for step, the callback protocol, seeds, stops."""
+"""The fast engines (cfnb.fast on TensorFlow, cfnb.fast_jax on JAX; whichever the run's backend has):
+Keras's maths step for step, the lazy update's maths, the callback protocol, seeds, stops."""
 
 import math
 import threading
@@ -10,7 +11,7 @@ import pytest
 import cfnb
 from helpers import raw_rmse
 from cfnb.errors import CfnbError
-from cfnb.fast import FastEngine, unsupported
+from cfnb.engines import engine_class, unsupported
 from cfnb.training import compile_model, current_lr
 
 
@@ -31,7 +32,7 @@ def test_exact_update_is_model_fit_step_for_step(small, kind, batch_size):
     train, val = small.split(seed=1)
     keras_model, fast_model = twins(kind, small)
     keras_model.fit(train.x, train.y, batch_size=batch_size, epochs=2, shuffle=False, verbose=0)
-    FastEngine(fast_model, batch_size, update="exact").fit(train.x, train.y, epochs=2, shuffle=False)
+    engine_class()(fast_model, batch_size, update="exact").fit(train.x, train.y, epochs=2, shuffle=False)
     for a, b in zip(keras_model.get_weights(), fast_model.get_weights()):
         np.testing.assert_allclose(a, b, atol=2e-6)
     for a, b in zip(keras_model.optimizer.variables, fast_model.optimizer.variables):  # iterations, m, v
@@ -42,7 +43,7 @@ def test_bias_l2_and_y_range_match_too(small):
     train, _ = small.split(seed=1)
     keras_model, fast_model = twins("bias", small, bias_l2=1e-3, y_range=(0.5, 5.0))
     keras_model.fit(train.x, train.y, batch_size=64, epochs=1, shuffle=False, verbose=0)
-    FastEngine(fast_model, 64).fit(train.x, train.y, epochs=1, shuffle=False)
+    engine_class()(fast_model, 64).fit(train.x, train.y, epochs=1, shuffle=False)
     for a, b in zip(keras_model.get_weights(), fast_model.get_weights()):
         np.testing.assert_allclose(a, b, atol=2e-6)
 
@@ -54,7 +55,7 @@ def test_lazy_update_touches_only_rows_in_the_batch(small):
     for update, still in (("lazy", True), ("exact", False)):
         model = twins("dot", small)[0]
         before = model.get_layer("movie_factors").get_weights()[0].copy()
-        FastEngine(model, 64, update=update).fit(one, train.y[:64], epochs=1, shuffle=False)
+        engine_class()(model, 64, update=update).fit(one, train.y[:64], epochs=1, shuffle=False)
         after = model.get_layer("movie_factors").get_weights()[0]
         others = np.setdiff1d(np.arange(small.n_items), touched)
         assert np.array_equal(before[others], after[others]) == still
@@ -149,3 +150,32 @@ def test_recommended_recipe_fits(small):
     model, history = cfnb.recipes.fit_recipe(recipe, train, val, seed=0, stages=[(1e-2, 1)], batch_size=256)
     assert len(history) == 1 and np.isfinite(history.val_rmse)
     assert "y_range" in cfnb.recommended("nn")["build"] and "bias_l2" not in cfnb.recommended("nn")["build"]
+
+
+def test_lazy_update_is_sparse_adam_by_the_formula(small):
+    """Two lazy steps (one with a row twice, one padded) against the formula written out in numpy."""
+    model = compile_model(cfnb.build_model("dot", small.n_users, small.n_items, n_factors=3, l2=1e-2, seed=0), 1e-2)
+    users, movies = np.array([0, 0, 1, 2, 3, 0]), np.array([5, 6, 5, 7, 8, 9])
+    y = np.array([4.0, 3.0, 5.0, 1.0, 2.0, 3.5], np.float32)
+    tables = {"user_factors": model.get_layer("user_factors").get_weights()[0].astype(np.float64),
+              "movie_factors": model.get_layer("movie_factors").get_weights()[0].astype(np.float64)}
+    engine_class()(model, 4, update="lazy").fit({"user_in": users, "movie_in": movies}, y, epochs=1, shuffle=False)
+
+    moments = {k: (np.zeros_like(v), np.zeros_like(v)) for k, v in tables.items()}
+    for t, rows in enumerate([slice(0, 4), slice(4, 6)], start=1):
+        u, m, r = users[rows], movies[rows], y[rows]
+        U, M = tables["user_factors"], tables["movie_factors"]
+        err = (U[u] * M[m]).sum(1) - r
+        grads = {"user_factors": (u, 2 * err[:, None] * M[m] / len(r) + 2 * 1e-2 * U[u]),
+                 "movie_factors": (m, 2 * err[:, None] * U[u] / len(r) + 2 * 1e-2 * M[m])}
+        alpha = 1e-2 * np.sqrt(1 - 0.999 ** t) / (1 - 0.9 ** t)
+        for name, (ids, g) in grads.items():
+            table, (mom, vel) = tables[name], moments[name]
+            for row in np.unique(ids):
+                grad = g[ids == row].sum(0)
+                mom[row] = 0.9 * mom[row] + 0.1 * grad
+                vel[row] = 0.999 * vel[row] + 0.001 * grad ** 2
+                table[row] -= alpha * mom[row] / (np.sqrt(vel[row]) + 1e-7)
+    for name, table in tables.items():
+        np.testing.assert_allclose(model.get_layer(name).get_weights()[0], table, atol=1e-6)
+    assert int(keras.ops.convert_to_numpy(model.optimizer.iterations)) == 2

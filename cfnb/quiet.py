@@ -1,0 +1,130 @@
+"""TensorFlow's start-up log lines kept out of notebooks and terminals; real warnings and errors kept.
+
+TensorFlow 2.21 writes from C++ straight to file descriptor 2, when it is imported, lines that
+`TF_CPP_MIN_LOG_LEVEL` does not silence ("All log messages before absl::InitializeLog() is called
+are written to STDERR", the oneDNN notice, "Could not find cuda drivers"), and, at its first device
+set-up on a machine without a GPU, "failed call to cuInit: ... UNKNOWN ERROR (303)". A notebook
+shows them in the first cell as a pink stderr block that reads like a failure.
+
+`install()` makes the first `import tensorflow` of the process (by Keras on the TensorFlow backend,
+by Keras's saving or seeding on JAX, by cfnb or by the user, whenever it comes) run with
+descriptor 2 sent to a temporary file, together with TensorFlow's device set-up. Afterwards every
+captured line is written back to stderr except the known start-up lines in `NOISE` (the cuInit
+failure only when TensorFlow found no GPU). So Python warnings and any other message still show.
+Later, `TF_CPP_MIN_LOG_LEVEL=2` (set unless you set it) keeps TensorFlow's info and warning lines
+out (such as XLA's "Compiled cluster") and shows its errors (JAX sets it to 1 when imported first,
+which shows warnings too). Set `TF_CPP_MIN_LOG_LEVEL=0` to see everything TensorFlow says: cfnb
+then filters nothing.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.abc
+import os
+import re
+import sys
+import tempfile
+
+#: Lines TensorFlow prints at import on any machine; none of them reports a problem.
+NOISE = tuple(re.compile(p) for p in (
+    r"^WARNING: All log messages before absl::InitializeLog\(\) is called are written to STDERR\s*$",
+    r"\bport\.cc:\d+\] oneDNN custom operations are on\b",
+    r"\bcudart_stub\.cc:\d+\] Could not find cuda drivers on your machine, GPU will not be used",
+    r"\bcpu_feature_guard\.cc:\d+\] This TensorFlow binary is optimized to use available CPU instructions",
+    r"^To enable the following instructions: .*rebuild TensorFlow with the appropriate compiler flags\.\s*$",
+    r"\bUnable to register (cuDNN|cuFFT|cuBLAS) factory: Attempting to register factory for plugin",
+    r"\bTF-TRT Warning: Could not find TensorRT",
+))
+#: TensorFlow's attempt to start CUDA, which fails on a machine without a GPU (dropped only there).
+NO_GPU = re.compile(r"\bfailed call to cuInit\b")
+
+
+def install() -> None:
+    """Quiet TensorFlow's start-up lines (its first import and device set-up), unless TF_CPP_MIN_LOG_LEVEL=0."""
+    if os.environ.get("TF_CPP_MIN_LOG_LEVEL", "").strip() == "0":
+        return
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    tf = sys.modules.get("tensorflow")
+    if tf is not None:  # imported before cfnb: its import lines are out, but not yet its cuInit line
+        gpus = []
+        with _filtered_stderr(lambda: bool(gpus)):
+            gpus = tf.config.list_physical_devices("GPU")
+    elif not any(isinstance(f, _QuietFinder) for f in sys.meta_path):
+        sys.meta_path.insert(0, _QuietFinder())
+
+
+def is_noise(line: str, gpu: bool = False) -> bool:
+    """Whether `line` is one of TensorFlow's start-up lines (`gpu`: TensorFlow found a GPU)."""
+    return any(p.search(line) for p in NOISE) or (not gpu and NO_GPU.search(line) is not None)
+
+
+class _QuietFinder(importlib.abc.MetaPathFinder):
+    """Finds `tensorflow` with the other finders and wraps its loader in `_QuietLoader`.
+
+    A mere look-up (`importlib.util.find_spec("tensorflow")`, as libraries probe for it) runs
+    nothing; the finder leaves `sys.meta_path` when TensorFlow is really imported.
+    """
+
+    def find_spec(self, fullname, path=None, target=None):
+        if fullname != "tensorflow":
+            return None
+        for finder in [f for f in sys.meta_path if f is not self]:
+            spec = getattr(finder, "find_spec", lambda *a: None)(fullname, path, target)
+            if spec is not None:
+                if spec.loader is not None and hasattr(spec.loader, "exec_module"):
+                    spec.loader = _QuietLoader(spec.loader)
+                return spec
+        return None
+
+
+class _QuietLoader(importlib.abc.Loader):
+    """Runs TensorFlow's own loader, and its device set-up, with descriptor 2 captured and filtered."""
+
+    def __init__(self, loader):
+        self.loader = loader
+
+    def create_module(self, spec):
+        return self.loader.create_module(spec)
+
+    def exec_module(self, module):
+        for finder in [f for f in sys.meta_path if isinstance(f, _QuietFinder)]:
+            sys.meta_path.remove(finder)
+        gpus = []
+        try:
+            with _filtered_stderr(lambda: bool(gpus)):
+                self.loader.exec_module(module)
+                gpus = module.config.list_physical_devices("GPU")  # cuInit, here rather than at the first op
+        finally:
+            module.__loader__ = self.loader
+            if getattr(module, "__spec__", None) is not None:
+                module.__spec__.loader = self.loader
+
+    def __getattr__(self, name):  # get_filename, get_resource_reader, ...: the real loader's
+        return getattr(self.loader, name)
+
+
+@contextlib.contextmanager
+def _filtered_stderr(found_gpu):
+    """Send descriptor 2 to a temporary file; then write back the lines that are not start-up noise."""
+    try:
+        sys.stderr.flush()
+        saved = os.dup(2)
+    except (OSError, ValueError, AttributeError):  # no usable descriptor 2: nothing to capture
+        yield
+        return
+    with tempfile.TemporaryFile() as tmp:
+        os.dup2(tmp.fileno(), 2)
+        try:
+            yield
+        finally:
+            with contextlib.suppress(Exception):
+                sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
+            tmp.seek(0)
+            text = tmp.read().decode("utf-8", errors="replace")
+            kept = [line for line in text.splitlines(keepends=True) if not is_noise(line, found_gpu())]
+            if kept:
+                sys.stderr.write("".join(kept))
+                sys.stderr.flush()
