@@ -16,6 +16,8 @@ modules look up (the inputs, the factor and bias tables, the `y_range` layer) ar
 
 from __future__ import annotations
 
+import os
+
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
@@ -138,6 +140,23 @@ def kind_of(name) -> Kind:
     return REGISTRY[name]
 
 
+def _memory_bytes() -> int:
+    """This machine's physical memory in bytes (0 where the OS does not say)."""
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        return 0
+
+
+def _check_table_fits(name: str, rows: int, width: int) -> None:
+    """An ArgumentError, before any backend allocates it, for a float32 table larger than memory."""
+    size, memory = int(rows) * int(width) * 4, _memory_bytes()
+    if memory and size > memory:
+        raise ArgumentError(f"the {name} table would be {int(rows):,} rows x {int(width):,} values "
+                            f"({size / 2**30:,.1f} GiB of float32), more than this machine's memory "
+                            f"({memory / 2**30:,.1f} GiB): check n_users / n_items and the kind's sizes.")
+
+
 class Graph:
     """What a kind's builder works with: the two named inputs, the table sizes, seeded layers.
 
@@ -166,6 +185,7 @@ class Graph:
         return self._embedding(self.movie, self.n_items, n_out, l2, name)
 
     def _embedding(self, inp, n_in, n_out, l2, name):
+        _check_table_fits(name, n_in, n_out)
         init = keras.initializers.RandomUniform(-0.05, 0.05, seed=self._next_seed())
         return layers.Embedding(int(n_in), int(n_out), embeddings_initializer=init,
                                 embeddings_regularizer=regularizers.L2(l2) if l2 else None, name=name)(inp)
