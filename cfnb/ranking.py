@@ -44,7 +44,8 @@ def model_scorer(model: keras.Model, known: TrainedOn, batch_size: int = 65536, 
         known: what the model was trained on (`cfnb.trained_on(model)`, or `summarize(train)`).
         batch_size: pairs per `model.predict` batch.
         tables: for cfnb's "dot" and "bias" kinds, compute the scores from the embedding tables with
-            numpy (the same formula, one matrix product per block) instead of `model.predict`.
+            numpy (the same formula, one matrix product per block) instead of `model.predict`. The
+            tables are read when the scorer is made: make a new one after more training.
     """
     formula = _table_formula(model) if tables else None
 
