@@ -187,3 +187,23 @@ def test_protocol_arguments_are_checked(split, small):
         cfnb.hit_rate_ndcg(oracle(test), train, small)
     with pytest.raises(cfnb.ArgumentTypeError, match="ratings must be a cfnb Ratings"):
         cfnb.leave_last_out(train.frame)
+
+
+@pytest.fixture(scope="module")
+def movielens_timed(movielens_small):
+    """ml-latest-small with its timestamps (read beside the ratings until `movielens()` keeps them)."""
+    if TIMESTAMP in movielens_small.frame.columns:
+        return movielens_small
+    times = pd.read_csv(cfnb.data_home() / "ml-latest-small" / "ratings.csv", usecols=["timestamp"])["timestamp"]
+    assert len(times) == len(movielens_small)  # no duplicate pairs in ml-latest-small: rows line up
+    return movielens_small.with_frame(movielens_small.frame.assign(**{TIMESTAMP: times.to_numpy()}))
+
+
+def test_the_protocol_on_movielens(movielens_timed):
+    train, test = cfnb.leave_last_out(movielens_timed, seed=0)
+    assert len(test) == movielens_timed.n_users == 610 and len(train) == len(movielens_timed) - 610
+    pop = cfnb.hit_rate_ndcg(popularity(train).score, train, test, seed=0)
+    rng = np.random.default_rng(0)
+    rand = cfnb.hit_rate_ndcg(lambda u, i: rng.random(i.shape), train, test, seed=0)
+    assert pop["n"] + pop["n_skipped"] == 610 and pop["n"] > 550
+    assert pop["hit_rate"] > 2 * rand["hit_rate"] and 0.03 < rand["hit_rate"] < 0.2  # random: 10 / 100
