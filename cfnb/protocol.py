@@ -21,13 +21,9 @@ from __future__ import annotations
 import numpy as np
 
 from . import checks
-from .data import ITEM, USER, Ratings
+from .data import ITEM, TIMESTAMP, USER, Ratings
 from .errors import CfnbError, DataError
 from .ranking import BLOCK_PAIRS, as_scorer
-
-#: The column of `Ratings.frame` holding each rating's time (seconds since 1970 in MovieLens).
-TIMESTAMP = "timestamp"
-
 
 def leave_last_out(ratings: Ratings, seed: int = 0) -> tuple[Ratings, Ratings]:
     """Hold out each user's latest interaction: the NCF paper's leave-one-out split.
