@@ -35,9 +35,12 @@ Scorer = Callable[[np.ndarray, np.ndarray], np.ndarray]
 
 # ------------------------------------------------------------------------------------- scorers
 def model_scorer(model: keras.Model, known: TrainedOn, batch_size: int = 65536, tables: bool = True) -> Scorer:
-    """A scorer from a Keras model: its raw output (not clipped, so a ranking has no ties at the top
-    of the scale) for users it was trained on, and the cold-start fallback for the others (training
-    mean + the item's offset, as `cfnb.recommend` ranks for a cold user).
+    """A scorer from a Keras model: its raw output for users it was trained on, and the cold-start
+    fallback (`TrainedOn.fallback`: training mean + the item's offset) for the others.
+
+    It ranks as `cfnb.recommend(..., clip=False)` does, the same scores by the same path. Scores
+    are not clipped: `recommend`'s default clip ties every item predicted above the top of the
+    scale (ordered then by item code), which would hide the model's own order at the top of a list.
 
     Args:
         model: any Keras model with `user_in` / `movie_in` inputs.
@@ -64,17 +67,11 @@ def model_scorer(model: keras.Model, known: TrainedOn, batch_size: int = 65536, 
         if warm.any():
             out[warm] = (formula(users[warm], items if items.ndim == 1 else items[warm]) if formula is not None
                          else predict(users[warm], grid[warm]))
-        out[~warm] = known.mean + _take(known.item_offsets, grid[~warm])
+        cold = grid[~warm]
+        out[~warm] = known.fallback(np.repeat(users[~warm], cold.shape[1]), cold.reshape(-1),
+                                    clip=False).reshape(cold.shape)
         return out
     return score
-
-
-def _take(values: np.ndarray, codes: np.ndarray) -> np.ndarray:
-    """`values[codes]`, 0 for codes beyond `values`."""
-    out = np.zeros(codes.shape)
-    inside = (codes >= 0) & (codes < len(values))
-    out[inside] = values[codes[inside]]
-    return out
 
 
 #: Layer types of the "dot" and "bias" graphs (and their y_range form): nothing else may be present.
@@ -129,7 +126,8 @@ def ranking_metrics(model, train: Ratings, test: Ratings, k: int = 10, relevant:
     * **Users:** those with at least one relevant test rating (rating >= `relevant`) of a catalogue
       item they have no training rating for.
     * **Candidates:** every catalogue item the user has no training rating for.
-    * **Ranking:** the candidates by the model's score (raw, unclipped), highest first, ties broken
+    * **Ranking:** the candidates by the model's score (raw, unclipped: the order of
+      `cfnb.recommend(..., clip=False)`; see `model_scorer`), highest first, ties broken
       by the lower item code; the top k are the list. A user with fewer than k candidates gets them all.
     * **Precision@k:** hits / k (k even when the list is shorter).
     * **Recall@k:** hits / the user's relevant test items.

@@ -2,6 +2,7 @@
 baselines, and the fast (embedding-table) path against model.predict."""
 
 import math
+import warnings
 
 import keras
 import numpy as np
@@ -12,7 +13,7 @@ import cfnb
 from cfnb.baselines import fit_biases, popularity
 from cfnb.models import MOVIE_FACTORS, USER_FACTORS
 from cfnb.ranking import _table_formula, model_scorer, rank_scores, top_k
-from cfnb.vocabulary import summarize
+from cfnb.vocabulary import summarize, table_sizes
 
 # ----------------------------------------------------------------------- the hand-computed example
 # 3 users, 6 items. Training items: user 0 {0, 1}, user 1 {2, 3}, user 2 {4, 5, 0}; every item has a
@@ -291,3 +292,46 @@ def test_baselines_table_has_the_ndcg_of_the_biases(synthetic_split):
     assert math.isnan(table.iloc[0]["ndcg@10"])
     assert table.iloc[1]["ndcg@10"] == cfnb.ranking_metrics(fit_biases(train).score, train, test)["ndcg"]
     assert "ndcg@5" in cfnb.baselines(train, test, k=5).columns
+
+
+# ------------------------------------------------------------------ every kind, and as recommend ranks
+@pytest.fixture(scope="module")
+def split_with_a_cold_user(small):
+    """A split of `small` whose training part has no rating by the first user (cold: ranked by the fallback)."""
+    train, val = small.split(0.2, seed=0)
+    return train.with_frame(train.frame[train.frame["user"] != 0], "train, user 0 cold"), val
+
+
+@pytest.mark.parametrize("kind", list(cfnb.models.REGISTRY))
+def test_every_registered_kind_is_ranked(split_with_a_cold_user, small, kind):
+    """Every kind in the registry (on this backend): finite metrics, the cold user counted, and the
+    scores are model.predict's (the table path, where a kind has one, agrees with it)."""
+    train, val = split_with_a_cold_user
+    model = cfnb.build_model(kind, small, seed=1)
+    cfnb.fit_stages(model, train, val, stages=[(1e-2, 1)], batch_size=256, progress=False, seed=0)
+    got = cfnb.ranking_metrics(model, train, val, k=5)
+    assert got["n_users"] > 0 and got["n_cold_users"] == 1
+    assert all(0 <= got[m] <= 1 for m in ("precision", "recall", "ndcg", "hit_rate", "coverage"))
+    slow = rank_scores(model_scorer(model, summarize(train, table_sizes(model)), tables=False), train, val, k=5)
+    assert got == pytest.approx(slow, abs=0.02)
+
+
+@pytest.mark.parametrize("kind,hp", [("bias", {"y_range": (0.0, 5.5)}), ("nn", {})])
+def test_a_users_list_is_what_recommend_ranks_unclipped(split_with_a_cold_user, small, kind, hp):
+    """The ranked list of a warm and of a cold user is `cfnb.recommend(..., clip=False)`'s: same
+    scores (model or cold-start fallback), same exclusions, same tie rule."""
+    train, val = split_with_a_cold_user
+    model = cfnb.build_model(kind, small, seed=1, **hp)
+    cfnb.fit_stages(model, train, val, stages=[(1e-2, 2)], batch_size=256, progress=False, seed=0)
+    scorer = model_scorer(model, summarize(train, table_sizes(model)))
+    catalogue = np.flatnonzero(np.bincount(train.frame["item"], minlength=train.n_items) > 0)
+    for user in (0, 1):  # 0 is cold, 1 is warm
+        scores = scorer(np.array([user]), catalogue)
+        rated = np.isin(catalogue, train.frame.loc[train.frame["user"] == user, "item"])
+        scores[:, rated] = -np.inf
+        ours = catalogue[top_k(scores, 10)[0]]
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", cfnb.DataWarning)  # the cold user's note
+            theirs = cfnb.recommend(model, train, small.user_ids[user], n=10, clip=False)
+        assert ours.tolist() == small.item_ids.get_indexer(theirs["item"]).tolist()
+        np.testing.assert_allclose(np.sort(scores[0])[::-1][:10], theirs["predicted"], rtol=1e-5, atol=1e-5)
