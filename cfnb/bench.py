@@ -15,7 +15,9 @@ Rows (all on the same seeded 80/20 split of one MovieLens set, in this order):
 compilation included; the final RMSE is computed outside the timing); `speedup` is the lesson port's
 time for the same kind (the bias port for the best recipe and SVD) divided by the row's time.
 `--scale` instead times one epoch of the best recipe on synthetic data shaped like MovieLens 25M
-and reports the process's peak memory.
+and reports the process's peak memory. `--ranking` instead times `cfnb.ranking_metrics` (k=10) on the
+same split for a bias model fitted with the best recipe, by its two paths (the embedding tables, and
+`model.predict` as for any other model), and the two ranking baselines.
 """
 
 from __future__ import annotations
@@ -302,6 +304,63 @@ def scale(n_users=ML25M[0], n_items=ML25M[1], n_ratings=ML25M[2], seed=0, log=pr
     return [row]
 
 
+def ranking(data="ml-latest-small", seed=0, quick=False, repeats=5, log=print) -> list[dict]:
+    """Time `cfnb.ranking_metrics` (k=10) for a bias model (best recipe) on the seeded split: the
+    embedding-table path and the `model.predict` path alternately, `repeats` times each, then
+    `cfnb.ranking_baselines`. One row per path, with every timing and the median."""
+    import keras
+
+    from .baselines import ranking_baselines
+    from .ranking import model_scorer, rank_scores, ranking_metrics
+    from .recipes import BEST_RECIPE, fit_recipe
+    from .vocabulary import summarize
+
+    ratings, train, val = load(data, seed, quick)
+    log(f"{ratings!r}; train {len(train):,} / val {len(val):,} (seed {seed}); load {os.getloadavg()[0]:.2f}")
+    model, _ = fit_recipe({**BEST_RECIPE, "kind": "bias"}, train, val, seed=seed)
+
+    def by_predict():
+        return rank_scores(model_scorer(model, summarize(train), tables=False), train, val, 10, 4.0)
+
+    timings = {"ranking-tables": [], "ranking-predict": [], "ranking-baselines": []}
+    results = {}
+    for _ in range(repeats):
+        for name, run in (("ranking-tables", lambda: ranking_metrics(model, train, val, k=10)),
+                          ("ranking-predict", by_predict),
+                          ("ranking-baselines", lambda: ranking_baselines(train, val, k=10))):
+            start = time.perf_counter()
+            results[name] = run()
+            timings[name].append(time.perf_counter() - start)
+    first = results["ranking-tables"]
+    common = {"kind": "bias", "data": "synthetic" if quick else data, "seed": seed, "k": 10,
+              "n_users": first["n_users"], "n_items": first["n_items"], "backend": keras.backend.backend()}
+    rows = []
+    for name, seconds in timings.items():
+        ndcg = (list(results[name]["ndcg"]) if name == "ranking-baselines" else results[name]["ndcg"])
+        rows.append({"name": name, "seconds": float(np.median(seconds)), "all_seconds": seconds, "ndcg": ndcg,
+                     **common})
+        log(f"  {name:<18} {np.median(seconds):7.2f} s median of {len(seconds)} ({min(seconds):.2f}..{max(seconds):.2f})"
+            f"  NDCG@10 {', '.join(f'{v:.4f}' for v in np.atleast_1d(ndcg))}")
+    return rows
+
+
+def ranking_main(args, info, log) -> int:
+    """`cfnb bench --ranking`: the ranking timings and their target."""
+    rows = ranking(args.data, args.seed, quick=args.quick, log=log)
+    for r in rows:
+        r["machine"] = info
+    tables = rows[0]
+    print(f"\nranking_metrics, k=10, {tables['n_users']:,} users x {tables['n_items']:,} items: embedding tables "
+          f"{tables['seconds']:.2f} s, model.predict {rows[1]['seconds']:.2f} s, both baselines {rows[2]['seconds']:.2f} s")
+    print(f"{'HOLDS' if tables['seconds'] <= 5 else 'SHORT'}  ranking_metrics for a bias model on {tables['data']}: "
+          f"<= 5 s: {tables['seconds']:.2f} s (median; {max(tables['all_seconds']):.2f} s at worst)")
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(rows, f, indent=1)
+        print(f"wrote {args.json}")
+    return 0
+
+
 def machine() -> dict:
     """A short description of where the benchmark ran."""
     import keras
@@ -334,6 +393,8 @@ def main(args) -> int:
     print(f"cfnb bench on {info['cpu']} ({info['cores']} cores), TensorFlow {info['tensorflow']}, "
           f"Keras {info['keras']}", flush=True)
     log = lambda text: print(text, flush=True)  # noqa: E731
+    if args.ranking:
+        return ranking_main(args, info, log)
     if args.scale:
         rows = scale(n_ratings=args.scale_ratings or ML25M[2], seed=args.seed, log=log)
     else:
@@ -372,6 +433,8 @@ def add_parser(sub) -> None:
     p.add_argument("--scale", action="store_true",
                    help="time one epoch of the best recipe on synthetic MovieLens-25M-shaped data, with peak memory")
     p.add_argument("--scale-ratings", type=int, default=None, help=argparse_suppress())
+    p.add_argument("--ranking", action="store_true",
+                   help="time cfnb.ranking_metrics (k=10) for a bias model and the ranking baselines instead")
 
 
 def argparse_suppress():
