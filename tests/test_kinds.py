@@ -51,14 +51,17 @@ def test_the_papers_setup_for_8_predictive_factors():
 
 @pytest.mark.parametrize("kind", NCF_KINDS)
 def test_outputs_are_raw_scores_and_y_range_squashes_them(kind):
-    model = build_model(kind, U, I, seed=1)
-    assert model.layers[-1].name == "score" and model.layers[-1].activation.__name__ == "linear"
-    squashed = build_model(kind, U, I, seed=1, y_range=(0.5, 5.5))
-    for w in squashed.weights:
-        w.assign(np.full(w.shape, 3.0, dtype="float32"))
     x = {"user_in": np.arange(5).reshape(-1, 1), "movie_in": np.arange(5).reshape(-1, 1)}
-    out = squashed.predict(x, verbose=0)
-    assert np.all((out > 0.5) & (out < 5.5))
+    outputs = []
+    for y_range in (None, (0.5, 5.5)):
+        model = build_model(kind, U, I, seed=1, y_range=y_range)
+        for w in model.weights:
+            w.assign(np.full(w.shape, 1.0, dtype="float32"))
+        outputs.append(model.predict(x, verbose=0))
+    assert build_model(kind, U, I).layers[-1].name == "score"
+    assert build_model(kind, U, I).layers[-1].activation.__name__ == "linear"
+    assert np.all(outputs[0] > 5.5)  # a raw score: no sigmoid, no bound
+    assert np.all((outputs[1] >= 0.5) & (outputs[1] <= 5.5))
 
 
 @pytest.mark.parametrize("kind", NCF_KINDS)
@@ -113,7 +116,7 @@ def test_the_builder_counts_and_builds_each_kind(kind, small):
     model = builder.build()
     assert model.cfnb_config["kind"] == kind
     assert f"<b>{model.count_params():,}</b>" in builder.params.value
-    assert model.count_params() == count_params(kind, small.n_users, small.n_items, **kind_of(kind).defaults)
+    assert model.count_params() == count_params(kind, small.n_users, small.n_items, **builder.hyperparameters())
 
 
 def test_new_hyperparameter_is_checked_and_described():
