@@ -35,6 +35,7 @@ import warnings
 
 import keras
 import numpy as np
+import pandas as pd
 
 from . import checks
 from .data import ITEM, RATING, USER, DataWarning, Ratings
@@ -87,20 +88,22 @@ class NegativeSampler:
     """Draws items a user has no interaction with, uniformly from the catalogue, with a seed.
 
     Args:
-        positives: the interactions (every row is one); they define the catalogue (items with at
-            least one) and, for each user, the items that are not negatives.
+        positives: the interactions (every row is one): for each user, the items that are not negatives.
         seed: the random streams' seed; None draws one.
+        catalogue: the item codes to draw from; by default those with at least one interaction.
     """
 
-    def __init__(self, positives: Ratings, seed: int | None = None):
+    def __init__(self, positives: Ratings, seed: int | None = None, catalogue: np.ndarray | None = None):
         f = positives.frame
         self.users = f[USER].to_numpy(np.int64)
         self.items = f[ITEM].to_numpy(np.int64)
         self.n_items = max(positives.n_items, int(self.items.max(initial=-1)) + 1)
-        self.catalogue = np.flatnonzero(np.bincount(self.items, minlength=self.n_items) > 0)
+        self.catalogue = (np.flatnonzero(np.bincount(self.items, minlength=self.n_items) > 0) if catalogue is None
+                          else np.asarray(catalogue, np.int64))
         self.keys = np.unique(self.users * self.n_items + self.items)  # distinct positive pairs, sorted
         self.seed = int(np.random.SeedSequence().entropy % 2 ** 63) if seed is None else int(seed)
-        counts = np.bincount(self.keys // self.n_items, minlength=positives.n_users)
+        inside = self.keys[np.isin(self.keys % self.n_items, self.catalogue)]
+        counts = np.bincount(inside // self.n_items, minlength=positives.n_users)
         self.full = np.flatnonzero(counts >= len(self.catalogue))  # users with no item left to draw
 
     def rng(self, *stream: int) -> np.random.Generator:
@@ -184,8 +187,7 @@ class EpochPairs(keras.utils.PyDataset):
         self.sampler, self.negatives, self.batch_size = sampler, negatives, batch_size
         self.epoch = self.next_epoch = first_epoch
         self._cached = (None, None)
-        n_drawable = len(self.users) - int(np.isin(self.users, sampler.full).sum()) if len(sampler.full) else len(self.users)
-        self.n = len(self.users) + n_drawable * negatives
+        self.n = len(self.users) * (1 + negatives) - negatives * int(np.isin(self.users, sampler.full).sum())
 
     @property
     def num_batches(self) -> int:
@@ -209,19 +211,13 @@ class EpochPairs(keras.utils.PyDataset):
 
 
 def validation_pairs(train: Ratings, val: Ratings, negatives: int, sampler: NegativeSampler):
-    """`val`'s positives and `negatives` drawn negatives for each (none of the user's `train` or `val`
-    items), as Keras validation data `(x, y)`; drawn from the sampler's validation stream."""
-    both = train.with_frame(_concat(train, val))
-    held = NegativeSampler(both, sampler.seed)
+    """`val`'s positives and `negatives` drawn negatives for each (from the training catalogue, none of the
+    user's `train` or `val` items), as Keras validation data `(x, y)`; drawn from the validation stream."""
+    both = train.with_frame(pd.concat([train.frame[[USER, ITEM]], val.frame[[USER, ITEM]]], ignore_index=True))
+    held = NegativeSampler(both, sampler.seed, sampler.catalogue)
     f = val.frame
     users, items, labels = held.pairs(f[USER].to_numpy(), f[ITEM].to_numpy(), negatives, held.rng(1))
     return ({USER_IN: users.astype(np.int32).reshape(-1, 1), MOVIE_IN: items.astype(np.int32).reshape(-1, 1)}, labels)
-
-
-def _concat(train: Ratings, val: Ratings):
-    import pandas as pd
-
-    return pd.concat([train.frame[[USER, ITEM]], val.frame[[USER, ITEM]]], ignore_index=True)
 
 
 def bce_runner(model: keras.Model, engine: str, train: Ratings, val: Ratings | None, negatives, batch_size: int,

@@ -16,7 +16,7 @@ import keras
 import numpy as np
 import pandas as pd
 
-from . import backend, checks, distributed, vocabulary
+from . import backend, checks, distributed, implicit, vocabulary
 from .data import ITEM, USER, DataWarning, Ratings
 from .errors import ArgumentError, ArgumentTypeError, CfnbError
 
@@ -239,8 +239,7 @@ def compile_model(model: keras.Model, lr: float = 1e-3, optimizer=None, loss: st
     """Compile with the lesson's choices: Adam, mean squared error, and an RMSE metric (with
     loss="bce": the logistic loss on the raw scores, for implicit feedback, see `cfnb.implicit`)."""
     if loss == "bce":
-        from .implicit import compile_bce
-        return compile_bce(model, optimizer or keras.optimizers.Adam(lr), **compile_kwargs)
+        return implicit.compile_bce(model, optimizer or keras.optimizers.Adam(lr), **compile_kwargs)
     model.compile(optimizer=optimizer or keras.optimizers.Adam(lr), loss="mse",
                   metrics=[keras.metrics.RootMeanSquaredError(name="rmse")], **compile_kwargs)
     return model
@@ -312,7 +311,7 @@ def fit_stages(model: keras.Model, train: Ratings, val: Ratings | None = None, s
     checks.one_of("engine", engine, ("auto", "fast", "keras"))
     checks.one_of("update", update, ("exact", "lazy"))
     strategy, distribution = distributed.check(model, strategy, distribution)
-    checks.one_of("loss", loss, ("mse", "bce"))
+    checks.one_of("loss", loss, implicit.LOSSES)
     negatives = checks.whole("negatives", negatives)
     if loss == "bce" and (strategy is not None or distribution is not None):
         raise CfnbError("loss='bce' trains through model.fit on one process: it does not run under a strategy "
@@ -400,7 +399,6 @@ def _fit_stages(model, train, val, stages, batch_size, progress, callbacks, hist
                 compile_model(model, plan[0][1].lr, loss=loss)
             if not model.optimizer.built:  # so the checkpoint below holds the optimizer's slots too
                 model.optimizer.build(model.trainable_variables)
-        from . import implicit
         if loss == "bce":  # sampled negatives each epoch (cfnb.implicit)
             runner, steps, validation = implicit.bce_runner(model, engine, train, val, negatives, batch_size, seed,
                                                             len(history.rows))
@@ -437,8 +435,7 @@ def _fit_stages(model, train, val, stages, batch_size, progress, callbacks, hist
             bar.close()
         getattr(runner, "release", lambda: None)()  # the fast engine's copy of the training data
         if len(history.rows) > first_row:
-            from .implicit import as_trained
-            vocabulary.record_training(model, train if loss == "mse" else as_trained(train))
+            vocabulary.record_training(model, train if loss == "mse" else implicit.as_trained(train))
     return history
 
 
