@@ -19,7 +19,7 @@ from .training import LESSON_NN_STAGES, LESSON_STAGES, Stage, StagedHistory, fit
 from .baselines import baselines, ranking_baselines  # noqa: E402
 from .ranking import ranking_metrics  # noqa: E402
 from .protocol import hit_rate_ndcg, leave_last_out, sample_negatives  # noqa: E402
-from . import recipes  # noqa: E402
+from . import implicit, recipes  # noqa: E402
 from .recipes import BEST_RECIPE, recommended  # noqa: E402
 from .explore import factor_pca, movie_bias, rated_highest, recommend  # noqa: E402
 from .widgets import Builder, Compare, Explore, Lab, StagedFit  # noqa: E402
@@ -35,5 +35,5 @@ __all__ = [
     "baselines", "ranking_baselines", "ranking_metrics", "leave_last_out", "sample_negatives", "hit_rate_ndcg",
     "movie_bias", "factor_pca", "recommend", "rated_highest",
     "Lab", "Builder", "StagedFit", "Compare", "Explore",
-    "recipes", "BEST_RECIPE", "recommended",
+    "recipes", "BEST_RECIPE", "recommended", "implicit",
 ]
