@@ -4,6 +4,8 @@ import json
 
 import pytest
 
+import cfnb
+
 from cfnb import bench
 from cfnb.cli import main
 
@@ -16,7 +18,7 @@ KEYS = {"name", "kind", "fit_seconds", "val_rmse", "data", "seed", "backend"}
 def test_bench_quick_writes_every_row(tmp_path, capsys):
     pytest.importorskip("surprise")
     out = tmp_path / "bench.json"
-    assert main(["bench", "--quick", "--kinds", "dot,nn", "--seed", "3", "--json", str(out)]) == 0
+    assert main(["bench", "--quick", "--kinds", "dot,nn", "--seed", "3", "--repeat", "2", "--json", str(out)]) == 0
     rows = json.loads(out.read_text())
     assert [(r["name"], r["kind"]) for r in rows] == [
         ("lesson-port", "dot"), ("cfnb-same", "dot"), ("lesson-port", "nn"), ("cfnb-same", "nn"),
@@ -26,8 +28,39 @@ def test_bench_quick_writes_every_row(tmp_path, capsys):
         assert row["name"] in bench.NAMES and row["kind"] in ("dot", "bias", "nn", "svd")
         assert row["fit_seconds"] > 0 and 0 < row["val_rmse"] < 5
         assert (row["data"], row["seed"], row["backend"]) == ("synthetic", 3, "tensorflow")
+    for port, same in (rows[0:2], rows[2:4]):
+        assert len(port["all_seconds"]) == len(same["all_seconds"]) == 2
+        assert port["fit_seconds"] == min(port["all_seconds"]) and same["fit_seconds"] == min(same["all_seconds"])
+        low, high = same["speedup_range"]
+        assert low <= high and low > 0
     printed = capsys.readouterr().out
     assert "speedup" in printed and "same recipe dot" in printed and "wrote" in printed
+    assert "2 alternating rounds" in printed
+
+
+def test_port_and_same_recipe_alternate_after_an_untimed_warm_up(monkeypatch):
+    calls = []
+    times = iter([5.0, 1.0, 4.0, 2.0, 6.0, 0.5])  # port, cfnb, port, cfnb, port, cfnb
+
+    def fake(side):
+        def run(kind, ratings, train, val, seed, stages, *rest):
+            if train.name == "warm-up":
+                calls.append((side, "warm-up"))
+                return 9.9, 1.0, side
+            calls.append((side, kind))
+            return next(times), 1.0, side
+        return run
+    monkeypatch.setattr(bench, "run_port", fake("port"))
+    monkeypatch.setattr(bench, "run_same", fake("cfnb"))
+    rows = bench.bench(quick=True, kinds=("dot",), surprise=False, repeat=3, log=lambda _: None)
+    assert calls[:2] == [("port", "warm-up"), ("cfnb", "warm-up")]
+    assert calls[2:] == [("port", "dot"), ("cfnb", "dot")] * 3
+    port, same = rows[0], rows[1]
+    assert port["all_seconds"] == [5.0, 4.0, 6.0] and port["fit_seconds"] == 4.0
+    assert same["all_seconds"] == [1.0, 2.0, 0.5] and same["fit_seconds"] == 0.5
+    assert same["speedup_range"] == [2.0, 12.0] and same["speedup"] == 8.0  # fastest port / fastest cfnb
+    with pytest.raises(cfnb.ArgumentError, match="repeat"):
+        bench.bench(quick=True, kinds=("dot",), surprise=False, repeat=0, log=lambda _: None)
 
 
 def test_targets_are_checked_from_the_rows():
