@@ -2,6 +2,7 @@
 
 import json
 
+import numpy as np
 import pytest
 
 import cfnb
@@ -78,12 +79,34 @@ def test_targets_are_checked_from_the_rows():
     assert not bench.targets(rows)[0][1]
 
 
-def test_scale_reports_time_and_peak_memory(tmp_path):
+def test_scale_reports_ratings_per_second_peak_memory_and_surprise(tmp_path, capsys):
+    pytest.importorskip("surprise")
     out = tmp_path / "scale.json"
     assert main(["bench", "--scale", "--scale-ratings", "50000", "--json", str(out)]) == 0
-    (row,) = json.loads(out.read_text())
+    svd, row = json.loads(out.read_text())
+    assert svd["name"] == "surprise-svd-epoch" and svd["n_ratings"] == 50_000 and svd["epochs"] == 1
     assert row["name"] == "cfnb-best-scale" and row["n_users"] == 162_541 and row["n_items"] == 59_047
     assert row["fit_seconds"] > 0 and 0 < row["peak_rss_gb"] < 8
+    for r in (svd, row):
+        assert r["ratings_per_second"] == pytest.approx(r["n_ratings"] / r["fit_seconds"])
+    assert "best recipe >= Surprise SVD's ratings/s" in capsys.readouterr().out
+
+
+def test_scale_targets_from_the_rows():
+    rows = [{"name": "surprise-svd-epoch", "ratings_per_second": 2e6},
+            *({"name": "cfnb-best-scale", "n_ratings": n, "fit_seconds": n / 3e6, "ratings_per_second": 3e6,
+               "peak_rss_gb": 2.0} for n in bench.SCALE_SIZES)]
+    assert [ok for _, ok, _ in bench.scale_targets(rows)] == [True, True, True]
+    rows[-1]["fit_seconds"] = 40.0  # 25M in 40 s: too slow, and no longer linear
+    assert [ok for _, ok, _ in bench.scale_targets(rows)] == [True, False, False]
+
+
+def test_planted_ratings_keep_the_25m_shape():
+    ratings = bench.shaped_like_25m(20_000, seed=1)
+    assert (ratings.n_users, ratings.n_items) == bench.ML25M[:2] and len(ratings) == 20_000
+    y = ratings.frame["rating"].to_numpy()
+    assert y.min() >= 0.5 and y.max() <= 5.0 and set(np.unique(y * 2)) <= set(range(1, 11))
+    assert ratings.frame["item"].value_counts().iloc[0] > 20 * ratings.frame["item"].value_counts().median()
 
 
 def test_ranking_reports_the_two_paths_and_the_target(tmp_path, capsys):
