@@ -313,6 +313,8 @@ def fit_stages(model: keras.Model, train: Ratings, val: Ratings | None = None, s
     strategy, distribution = distributed.check(model, strategy, distribution)
     checks.one_of("loss", loss, implicit.LOSSES)
     negatives = checks.whole("negatives", negatives)
+    rows = len(train) * (1 + negatives if loss == "bce" else 1)
+    batch_size = min(batch_size, max(rows, 1))  # a batch larger than the epoch is the epoch (no padding to it)
     if loss == "bce" and (strategy is not None or distribution is not None):
         raise CfnbError("loss='bce' trains through model.fit on one process: it does not run under a strategy "
                         "or distribution yet. Leave strategy= and distribution= out for implicit feedback.")
