@@ -155,7 +155,7 @@ def _memory_bytes() -> int:
 
 def _check_table_fits(name: str, rows: int, width: int) -> None:
     """An ArgumentError, before any backend allocates it, for a float32 table larger than memory."""
-    size, memory = int(rows) * int(width) * 4, _memory_bytes()
+    size, memory = float(rows) * float(width) * 4, _memory_bytes()  # float: ids as large as 1e158 overflow int division
     if memory and size > memory:
         raise ArgumentError(f"the {name} table would be {int(rows):,} rows x {int(width):,} values "
                             f"({size / 2**30:,.1f} GiB of float32), more than this machine's memory "
