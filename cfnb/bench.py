@@ -153,20 +153,32 @@ def _engine_name(model) -> str:
     return f"cfnb.fast {engine.update}" + (" XLA" if engine._chunk_fn._jit_compile else "")
 
 
-def run_svd(train, val, seed, **params):
-    fresh_session()  # what earlier rows built (graphs, compiled functions) must not slow this one
-    """Surprise SVD fit on the same coded split; RMSE as Surprise predicts (clipped, cold-start rules)."""
+def _surprise():
+    """Surprise's `(SVD, Dataset, Reader)`, or a SystemExit saying how to install it."""
     try:
-        import pandas as pd
         from surprise import SVD, Dataset, Reader
     except ImportError:
         raise SystemExit("scikit-surprise is not installed: `pip install cfnb[bench]` (or pass "
                          "--no-surprise to skip the Surprise rows).") from None
-    frame = train.frame
+    return SVD, Dataset, Reader
+
+
+def _trainset(frame, scale):
+    """A Surprise trainset of coded ratings (columns user, item, rating) on the rating scale `scale`."""
+    import pandas as pd
+
+    _, Dataset, Reader = _surprise()
+    return Dataset.load_from_df(pd.DataFrame({"u": frame["user"], "i": frame["item"], "r": frame["rating"]}),
+                                Reader(rating_scale=scale)).build_full_trainset()
+
+
+def run_svd(train, val, seed, **params):
+    fresh_session()  # what earlier rows built (graphs, compiled functions) must not slow this one
+    """Surprise SVD fit on the same coded split; RMSE as Surprise predicts (clipped, cold-start rules)."""
+    SVD = _surprise()[0]
     lo, hi = (0.5, 5.0) if train.scale is None else train.scale
     start = time.perf_counter()
-    trainset = Dataset.load_from_df(pd.DataFrame({"u": frame["user"], "i": frame["item"], "r": frame["rating"]}),
-                                    Reader(rating_scale=(lo, hi))).build_full_trainset()
+    trainset = _trainset(train.frame, (lo, hi))
     algo = SVD(random_state=seed, **params)
     algo.fit(trainset)
     seconds = time.perf_counter() - start
@@ -370,15 +382,9 @@ def scale(sizes=SCALE_SIZES, seed=0, surprise=True, log=print) -> list[dict]:
 
 def _surprise_epoch(ratings, seed, log) -> dict:
     """Surprise's SVD (default settings) for one epoch on a sample of `ratings`: the fit alone, timed."""
-    try:
-        import pandas as pd
-        from surprise import SVD, Dataset, Reader
-    except ImportError:
-        raise SystemExit("scikit-surprise is not installed: `pip install cfnb[bench]` (or pass "
-                         "--no-surprise to skip the Surprise rows).") from None
+    SVD = _surprise()[0]
     frame = ratings.frame.iloc[:SURPRISE_SAMPLE]
-    trainset = Dataset.load_from_df(pd.DataFrame({"u": frame["user"], "i": frame["item"], "r": frame["rating"]}),
-                                    Reader(rating_scale=(0.5, 5.0))).build_full_trainset()
+    trainset = _trainset(frame, (0.5, 5.0))
     start = time.perf_counter()
     SVD(n_epochs=1, random_state=seed).fit(trainset)
     seconds = time.perf_counter() - start
