@@ -24,7 +24,8 @@ import numpy as np
 from . import checks
 from .data import ITEM, RATING, USER, Ratings
 from .errors import ArgumentTypeError, CfnbError, VocabularyError
-from .models import MOVIE_BIAS, MOVIE_FACTORS, MOVIE_IN, USER_BIAS, USER_FACTORS, USER_IN, Y_RANGE
+from .models import MOVIE_BIAS, MOVIE_FACTORS, USER_BIAS, USER_FACTORS, Y_RANGE
+from .predict import _model_scores
 from .vocabulary import TrainedOn, check, check_codes_fit, summarize, table_sizes
 
 #: Scores per block of users: about this many (user, item) pairs are scored at once.
@@ -53,9 +54,7 @@ def model_scorer(model: keras.Model, known: TrainedOn, batch_size: int = 65536, 
     formula = _table_formula(model) if tables else None
 
     def predict(users, grid):
-        x = {USER_IN: np.repeat(users, grid.shape[1]).astype(np.int32).reshape(-1, 1),
-             MOVIE_IN: grid.astype(np.int32).reshape(-1, 1)}
-        return np.asarray(model.predict(x, batch_size=batch_size, verbose=0), np.float32).reshape(grid.shape)
+        return _model_scores(model, np.repeat(users, grid.shape[1]), grid.reshape(-1), batch_size).reshape(grid.shape)
 
     def score(users, items):
         users, items = np.asarray(users, np.int64), np.asarray(items, np.int64)
