@@ -1,53 +1,106 @@
-"""Smoke test of `cfnb bench`: tiny synthetic ratings, every row and key, the table and the JSON."""
+"""Smoke tests of `cfnb bench`: tiny synthetic ratings, every row and key, the table and the JSON, on
+the backend the suite runs on (on TensorFlow, with the JAX rows its subprocess adds)."""
 
 import json
 
+import keras
 import pytest
 
 from cfnb import bench
 from cfnb.cli import main
 
-pytestmark = pytest.mark.backend(
-    "tensorflow", reason="cfnb bench's rows run the TensorFlow fast engine (JAX rows come with issue 10 point 5)")
-
-KEYS = {"name", "kind", "fit_seconds", "val_rmse", "data", "seed", "backend"}
+KEYS = {"name", "kind", "fit_seconds", "fit_seconds_all", "val_rmse", "data", "seed", "backend", "repeat"}
 
 
-def test_bench_quick_writes_every_row(tmp_path, capsys):
+def test_bench_quick_alternates_repeats_and_writes_every_row(tmp_path, capsys):
     pytest.importorskip("surprise")
     out = tmp_path / "bench.json"
-    assert main(["bench", "--quick", "--kinds", "dot,nn", "--seed", "3", "--json", str(out)]) == 0
+    assert main(["bench", "--quick", "--kinds", "dot", "--repeat", "2", "--seed", "3", "--json", str(out)]) == 0
     rows = json.loads(out.read_text())
-    assert [(r["name"], r["kind"]) for r in rows] == [
-        ("lesson-port", "dot"), ("cfnb-same", "dot"), ("lesson-port", "nn"), ("cfnb-same", "nn"),
-        ("cfnb-best", "bias"), ("surprise-svd", "svd"), ("surprise-svd-tuned", "svd")]
+    here = keras.backend.backend()
+    expected = [("lesson-port", "dot", here), ("cfnb-same", "dot", here), ("cfnb-best", "bias", here),
+                ("surprise-svd", "svd", here), ("surprise-svd-tuned", "svd", here)]
+    if here == "tensorflow":  # the same-recipe rows on JAX, from a KERAS_BACKEND=jax subprocess
+        expected += [("lesson-port", "dot", "jax"), ("cfnb-same", "dot", "jax")]
+    assert [(r["name"], r["kind"], r["backend"]) for r in rows] == expected
     for row in rows:
         assert KEYS <= set(row)
         assert row["name"] in bench.NAMES and row["kind"] in ("dot", "bias", "nn", "svd")
-        assert row["fit_seconds"] > 0 and 0 < row["val_rmse"] < 5
-        assert (row["data"], row["seed"], row["backend"]) == ("synthetic", 3, "tensorflow")
+        assert row["repeat"] == 2 and row["fit_seconds"] == min(row["fit_seconds_all"]) > 0
+        assert 0 < row["val_rmse"] < 5 and (row["data"], row["seed"]) == ("synthetic", 3)
+    for same in (r for r in rows if r["name"] == "cfnb-same"):
+        port = next(r for r in rows if r["name"] == "lesson-port" and r["backend"] == same["backend"])
+        ratios = [p / s for p, s in zip(port["fit_seconds_all"], same["fit_seconds_all"])]
+        assert same["speedup_range"] == pytest.approx([min(ratios), max(ratios)])
+        assert same["speedup"] == pytest.approx(port["fit_seconds"] / same["fit_seconds"])
     printed = capsys.readouterr().out
-    assert "speedup" in printed and "same recipe dot" in printed and "wrote" in printed
+    assert "round 2/2" in printed and f"same recipe dot on {here}" in printed and "wrote" in printed
+
+
+def test_rounds_alternate_which_side_goes_first(monkeypatch):
+    calls = []
+
+    def fake(side):
+        def run(kind, *args, **kwargs):
+            calls.append((side, kind))
+            return 1.0 + len(calls), 0.9, side
+        return run
+
+    monkeypatch.setattr(bench, "warm_up", lambda kinds, seed=0: calls.append(("warm-up", kinds)))
+    monkeypatch.setattr(bench, "run_port", fake("port"))
+    monkeypatch.setattr(bench, "run_same", fake("same"))
+    rows = bench.bench(kinds=("dot", "nn"), quick=True, repeat=3, same_only=True, log=lambda text: None)
+    assert calls == [("warm-up", ("dot", "nn")),
+                     ("port", "dot"), ("same", "dot"), ("port", "nn"), ("same", "nn"),
+                     ("same", "dot"), ("port", "dot"), ("same", "nn"), ("port", "nn"),
+                     ("port", "dot"), ("same", "dot"), ("port", "nn"), ("same", "nn")]
+    same_dot = next(r for r in rows if (r["name"], r["kind"]) == ("cfnb-same", "dot"))
+    # the fake's time is 1 + the number of calls so far (the warm-up is call 1)
+    assert same_dot["fit_seconds_all"] == [4.0, 7.0, 12.0] and same_dot["fit_seconds"] == 4.0
+    assert same_dot["speedup"] == pytest.approx(3 / 4)  # port's fastest (3.0) over same's (4.0)
+    assert same_dot["speedup_range"] == pytest.approx([3 / 4, 8 / 7])  # rounds: 3/4, 8/7, 11/12
 
 
 def test_targets_are_checked_from_the_rows():
-    rows = [
-        {"name": "lesson-port", "kind": "bias", "fit_seconds": 20.0, "val_rmse": 0.864, "data": "ml-latest-small"},
-        {"name": "cfnb-same", "kind": "bias", "fit_seconds": 1.5, "val_rmse": 0.866, "speedup": 20 / 1.5,
-         "data": "ml-latest-small"},
-        {"name": "cfnb-best", "kind": "bias", "fit_seconds": 1.2, "val_rmse": 0.839, "data": "ml-latest-small"},
-        {"name": "surprise-svd", "kind": "svd", "fit_seconds": 0.4, "val_rmse": 0.876, "data": "ml-latest-small"},
-        {"name": "surprise-svd-tuned", "kind": "svd", "fit_seconds": 2.5, "val_rmse": 0.857,
-         "data": "ml-latest-small"},
-    ]
-    assert [ok for _, ok, _ in bench.targets(rows)] == [True, True, True]
+    def row(name, kind, seconds, rmse, backend="tensorflow"):
+        return {"name": name, "kind": kind, "fit_seconds": seconds, "fit_seconds_all": [seconds, seconds * 1.1],
+                "val_rmse": rmse, "data": "ml-latest-small", "backend": backend}
+
+    rows = [row("lesson-port", "bias", 20.0, 0.864), row("cfnb-same", "bias", 1.5, 0.866),
+            row("cfnb-best", "bias", 0.8, 0.834), row("surprise-svd", "svd", 0.5, 0.876),
+            row("surprise-svd-tuned", "svd", 2.5, 0.857),
+            row("lesson-port", "bias", 18.0, 0.865, "jax"), row("cfnb-same", "bias", 2.0, 0.866, "jax")]
+    bench._speedups(rows)
+    checks = bench.targets(rows)
+    assert [name.split(":")[0] for name, _, _ in checks] == [
+        "same recipe bias on tensorflow", "same recipe bias on jax", "best recipe", "best recipe"]
+    assert [ok for _, ok, _ in checks] == [True, False, True, True]  # JAX: 9x
     rows[1]["val_rmse"] = 0.880
-    assert not bench.targets(rows)[0][1]
+    rows[2]["val_rmse"] = 0.836
+    assert [ok for _, ok, _ in bench.targets(rows)] == [False, False, False, True]
 
 
-def test_scale_reports_time_and_peak_memory(tmp_path):
+def test_planted_sets_share_their_first_ratings(monkeypatch):
+    monkeypatch.setattr(bench, "CHUNK", 500)
+    small, large = bench.planted(1500, n_users=50, n_items=80), bench.planted(2500, n_users=50, n_items=80)
+    assert small.frame.equals(large.frame.iloc[:1500].reset_index(drop=True))
+    assert (small.frame["rating"].between(0.5, 5.0)).all() and small.frame["rating"].std() > 0.3
+    # planted structure: a movie's mean rating tracks its planted bias, so means differ a lot across movies
+    assert small.frame.groupby("item")["rating"].mean().std() > 0.2
+
+
+def test_scale_reports_ratings_per_second_and_peak_memory(tmp_path, capsys):
+    pytest.importorskip("surprise")
     out = tmp_path / "scale.json"
-    assert main(["bench", "--scale", "--scale-ratings", "50000", "--json", str(out)]) == 0
-    (row,) = json.loads(out.read_text())
-    assert row["name"] == "cfnb-best-scale" and row["n_users"] == 162_541 and row["n_items"] == 59_047
-    assert row["fit_seconds"] > 0 and 0 < row["peak_rss_gb"] < 8
+    assert main(["bench", "--scale", "--scale-sizes", "20000,40000", "--svd-sample", "20000",
+                 "--json", str(out)]) == 0
+    rows = json.loads(out.read_text())
+    assert [(r["name"], r["n_ratings"]) for r in rows] == [
+        ("cfnb-best-scale", 20000), ("cfnb-best-scale", 40000), ("surprise-svd-scale", 20000)]
+    for row in rows:
+        assert row["n_users"] == 162_541 and row["n_items"] == 59_047
+        assert row["fit_seconds"] > 0 and row["ratings_per_s"] == pytest.approx(row["n_ratings"] / row["epoch_seconds"])
+        assert 0 < row["peak_rss_gb"] < 8
+    assert rows[0]["backend"] == keras.backend.backend()
+    printed = capsys.readouterr().out
+    assert "ratings/s" in printed and "surprise-svd-scale" in printed and "linearly" in printed
