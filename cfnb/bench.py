@@ -537,6 +537,33 @@ def scale_table(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def plot_scale(rows: list[dict], path: str) -> None:
+    """Save a plot of epoch time against ratings for `--scale` rows (first and warm epochs, a
+    straight line through the origin fitted to the warm ones, and Surprise's epoch) to `path`."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    cfnb_rows = sorted((r for r in rows if r["name"] == "cfnb-best-scale"), key=lambda r: r["n_ratings"])
+    n = np.array([r["n_ratings"] for r in cfnb_rows]) / 1e6
+    warm = np.array([r["epoch_seconds"] for r in cfnb_rows])
+    fig, ax = plt.subplots(figsize=(6, 4))
+    ax.plot(n, [r["fit_seconds"] for r in cfnb_rows], "o--", label="cfnb best recipe, first epoch (build + compile)")
+    ax.plot(n, warm, "o-", label="cfnb best recipe, warm epoch")
+    slope = float(n @ warm / (n @ n))  # least squares through the origin
+    grid = np.linspace(0, n.max(), 50)
+    ax.plot(grid, slope * grid, ":", color="grey", label=f"linear fit: {slope:.2f} s per 1M ratings")
+    for r in rows:
+        if r["name"] == "surprise-svd-scale":
+            ax.plot(r["n_ratings"] / 1e6, r["epoch_seconds"], "s", label="Surprise SVD, one epoch")
+    ax.set(xlabel="ratings (millions)", ylabel="seconds", title="One epoch against ratings (2-core CPU)")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
 def _sizes(text: str) -> tuple[int, ...]:
     """"1e6,5e6" -> (1000000, 5000000)."""
     return tuple(int(float(v)) for v in text.split(",") if v.strip())
@@ -556,6 +583,9 @@ def main(args) -> int:
     if args.scale:
         rows = scale(_sizes(args.scale_sizes), int(float(args.svd_sample)), seed=args.seed, log=log)
         checks, text = scale_targets(rows), scale_table(rows)
+        if args.plot:
+            plot_scale(rows, args.plot)
+            log(f"plotted {args.plot}")
     else:
         kinds = tuple(k.strip() for k in args.kinds.split(",") if k.strip())
         rows = bench(args.data, args.seed, kinds, quick=args.quick, surprise=not args.no_surprise,
@@ -608,6 +638,7 @@ def add_parser(sub) -> None:
                    help="--scale: numbers of ratings (default 1M, 5M and 25M's 25,000,095)")
     p.add_argument("--svd-sample", default=str(SVD_SAMPLE), metavar="N",
                    help="--scale: ratings for the Surprise SVD epoch (default 1e6; 0 skips it)")
+    p.add_argument("--plot", metavar="PATH", help="--scale: save a plot of time against ratings to PATH")
     p.add_argument("--same-only", action="store_true", help=argparse.SUPPRESS)  # other_backend_rows
     p.add_argument("--scale-one", type=int, default=0, help=argparse.SUPPRESS)  # scale's subprocesses
     p.add_argument("--scale-svd", type=int, default=0, help=argparse.SUPPRESS)

@@ -93,7 +93,7 @@ def test_scale_reports_ratings_per_second_and_peak_memory(tmp_path, capsys):
     pytest.importorskip("surprise")
     out = tmp_path / "scale.json"
     assert main(["bench", "--scale", "--scale-sizes", "20000,40000", "--svd-sample", "20000",
-                 "--json", str(out)]) == 0
+                 "--json", str(out), "--plot", str(tmp_path / "scale.png")]) == 0
     rows = json.loads(out.read_text())
     assert [(r["name"], r["n_ratings"]) for r in rows] == [
         ("cfnb-best-scale", 20000), ("cfnb-best-scale", 40000), ("surprise-svd-scale", 20000)]
@@ -102,5 +102,6 @@ def test_scale_reports_ratings_per_second_and_peak_memory(tmp_path, capsys):
         assert row["fit_seconds"] > 0 and row["ratings_per_s"] == pytest.approx(row["n_ratings"] / row["epoch_seconds"])
         assert 0 < row["peak_rss_gb"] < 8
     assert rows[0]["backend"] == keras.backend.backend()
+    assert (tmp_path / "scale.png").read_bytes()[:4] == b"\x89PNG"
     printed = capsys.readouterr().out
     assert "ratings/s" in printed and "surprise-svd-scale" in printed and "linearly" in printed
