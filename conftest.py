@@ -1,4 +1,9 @@
-"""Shared by tests/ and notebooks/: the Keras backend marker, and the scan for TensorFlow log lines.
+"""Shared by tests/ and notebooks/: the MovieLens copy, the Keras backend marker, and the scan for
+TensorFlow log lines.
+
+* The tests and the notebooks (nbval) read the MovieLens copy beside the project (CFNB_DATA_HOME).
+  This file sits at the root, not in notebooks/, so that notebooks/ holds only the lessons that the
+  wheel ships (package data `cfnb/lessons/`).
 
 * `@pytest.mark.backend("tensorflow", reason=...)` (declared in pyproject.toml): the test applies to
   those Keras backends only;
@@ -9,9 +14,14 @@
   is deliberately broader than what `cfnb.quiet` filters.
 """
 
+import os
 import re
+from pathlib import Path
 
 import pytest
+
+_SHARED = Path(__file__).resolve().parent.parent / "shared" / "data" / "movielens"
+os.environ.setdefault("CFNB_DATA_HOME", str(_SHARED))
 
 #: Any line of TensorFlow's (or XLA's, absl's, CUDA's) logging, as it reaches a cell or a terminal.
 LOG_LINE = re.compile(

@@ -16,8 +16,10 @@ from .persist import load, save  # noqa: E402
 from .predict import evaluate, predict, predictions_table  # noqa: E402
 from .vocabulary import trained_on  # noqa: E402
 from .training import LESSON_NN_STAGES, LESSON_STAGES, Stage, StagedHistory, fit_stages  # noqa: E402
-from .baselines import baselines  # noqa: E402
-from . import recipes  # noqa: E402
+from .baselines import baselines, ranking_baselines  # noqa: E402
+from .ranking import ranking_metrics  # noqa: E402
+from .protocol import hit_rate_ndcg, leave_last_out, sample_negatives  # noqa: E402
+from . import implicit, recipes  # noqa: E402
 from .recipes import BEST_RECIPE, recommended  # noqa: E402
 from .explore import factor_pca, movie_bias, rated_highest, recommend  # noqa: E402
 from .widgets import Builder, Compare, Explore, Lab, StagedFit  # noqa: E402
@@ -30,7 +32,8 @@ __all__ = [
     "CfnbError", "DataError", "DownloadError", "ModelFileError", "ArgumentError", "ArgumentTypeError",
     "VocabularyError", "DataWarning", "save", "load", "trained_on",
     "load_ipython_extension", "unload_ipython_extension",
-    "baselines", "movie_bias", "factor_pca", "recommend", "rated_highest",
+    "baselines", "ranking_baselines", "ranking_metrics", "leave_last_out", "sample_negatives", "hit_rate_ndcg",
+    "movie_bias", "factor_pca", "recommend", "rated_highest",
     "Lab", "Builder", "StagedFit", "Compare", "Explore",
-    "recipes", "BEST_RECIPE", "recommended",
+    "recipes", "BEST_RECIPE", "recommended", "implicit",
 ]

@@ -1,4 +1,9 @@
-"""Baselines a model must beat, on the same split: the global mean, and user + movie biases only."""
+"""Baselines a model must beat, on the same split: the global mean, user + movie biases only, and (for
+rankings) the most popular movies.
+
+Each baseline that can rank is also a *scorer* for `cfnb.ranking_metrics` (`scores(users, items)`, see
+`cfnb.ranking`): `fit_biases(train).score` and `popularity(train).score`.
+"""
 
 from __future__ import annotations
 
@@ -30,6 +35,31 @@ class Biases:
     def n_params(self) -> int:
         """Number of fitted numbers (the mean and every bias)."""
         return 1 + len(self.user_bias) + len(self.item_bias)
+
+    def score(self, users: np.ndarray, items: np.ndarray) -> np.ndarray:
+        """Predicted ratings of `users` (b,) for `items` ((m,) for all, or (b, m)): a (b, m) scorer."""
+        users, items = np.asarray(users), np.asarray(items)
+        return (self.mean + _offsets(self.user_bias, users)[:, None]
+                + _offsets(self.item_bias, items.reshape(-1)).reshape(items.shape))
+
+
+@dataclass(frozen=True)
+class Popularity:
+    """The most popular items first: each item scores its number of training ratings, for every user."""
+
+    counts: np.ndarray
+
+    def score(self, users: np.ndarray, items: np.ndarray) -> np.ndarray:
+        """Training counts of `items` ((m,) for all users, or (b, m)), as a (b, m) scorer."""
+        items = np.asarray(items)
+        counts = _offsets(self.counts.astype(np.float64), items.reshape(-1)).reshape(items.shape)
+        return np.broadcast_to(counts, (len(users), items.shape[-1])).copy()
+
+
+def popularity(train: Ratings) -> Popularity:
+    """The most-popular baseline: items ranked by how many training ratings they have."""
+    checks.instance("train", train, Ratings, "a cfnb Ratings")
+    return Popularity(np.bincount(train.frame[ITEM].to_numpy(), minlength=train.n_items))
 
 
 def _offsets(bias: np.ndarray, codes: np.ndarray) -> np.ndarray:
@@ -88,17 +118,24 @@ def fit_biases(train: Ratings, reg: float = 5.0, iters: int = 10) -> Biases:
     return Biases(mean, bu, bi)
 
 
-def baselines(train: Ratings, val: Ratings, reg: float = 5.0) -> pd.DataFrame:
-    """Both baselines on one split, as a table.
+def baselines(train: Ratings, val: Ratings, reg: float = 5.0, k: int = 10, relevant: float | None = 4.0) -> pd.DataFrame:
+    """Both rating baselines on one split, as a table, with their RMSE and their NDCG@k.
 
     Args:
         train, val: a split of the same `Ratings`.
         reg: the biases' shrinkage (see `fit_biases`).
+        k, relevant: the NDCG's list length and relevance threshold (see `cfnb.ranking_metrics`).
 
     Returns:
-        A DataFrame with one row per baseline: `name`, `params`, `val_rmse`, `seconds`.
+        A DataFrame with one row per baseline: `name`, `params`, `val_rmse`, `seconds` (fitting and
+        RMSE), and `ndcg@{k}` (`cfnb.ranking_metrics`' NDCG on the same split; NaN for the global
+        mean, whose constant score ranks nothing).
     """
+    from .ranking import rank_scores
+
     _check(train, val)
+    k = checks.whole("k", k)
+    relevant = None if relevant is None else checks.real("relevant", relevant)
     start = time.perf_counter()
     mean_rmse = global_mean_rmse(train, val)
     mean_s = time.perf_counter() - start
@@ -106,10 +143,36 @@ def baselines(train: Ratings, val: Ratings, reg: float = 5.0) -> pd.DataFrame:
     biases = fit_biases(train, reg=reg)
     bias_rmse = rmse(biases.predict(val), val.y)
     bias_s = time.perf_counter() - start
+    ndcg = rank_scores(biases.score, train, val, k, relevant)["ndcg"]
     return pd.DataFrame([
-        {"name": "global mean", "params": 1, "val_rmse": mean_rmse, "seconds": mean_s},
-        {"name": "user + movie biases", "params": biases.n_params, "val_rmse": bias_rmse, "seconds": bias_s},
+        {"name": "global mean", "params": 1, "val_rmse": mean_rmse, "seconds": mean_s, f"ndcg@{k}": np.nan},
+        {"name": "user + movie biases", "params": biases.n_params, "val_rmse": bias_rmse, "seconds": bias_s,
+         f"ndcg@{k}": ndcg},
     ])
+
+
+def ranking_baselines(train: Ratings, test: Ratings, k: int = 10, relevant: float | None = 4.0,
+                      reg: float = 5.0) -> pd.DataFrame:
+    """The ranking baselines, scored exactly as `cfnb.ranking_metrics` scores a model.
+
+    Args:
+        train, test: a split of the same `Ratings` (or a test set coded with `train.encode`).
+        k, relevant: see `cfnb.ranking_metrics`.
+        reg: the biases' shrinkage (see `fit_biases`).
+
+    Returns:
+        A DataFrame with one row per baseline, "most popular" (items by training count, the same
+        list for everyone) and "user + movie biases" (by `fit_biases`' prediction): `name`, then
+        `ranking_metrics`' keys (`precision`, `recall`, `ndcg`, `hit_rate`, `coverage`, `n_users`, ...).
+    """
+    from .ranking import ranking_metrics
+
+    _check(train, test)
+    rows = []
+    for name, scorer in (("most popular", popularity(train).score),
+                         ("user + movie biases", fit_biases(train, reg=reg).score)):
+        rows.append({"name": name, **ranking_metrics(scorer, train, test, k=k, relevant=relevant)})
+    return pd.DataFrame(rows)
 
 
 def _check(train: Ratings, val: Ratings):

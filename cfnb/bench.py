@@ -15,7 +15,9 @@ Rows (all on the same seeded 80/20 split of one MovieLens set, in this order):
 compilation included; the final RMSE is computed outside the timing); `speedup` is the lesson port's
 time for the same kind (the bias port for the best recipe and SVD) divided by the row's time.
 `--scale` instead times one epoch of the best recipe on synthetic data shaped like MovieLens 25M
-and reports the process's peak memory.
+and reports the process's peak memory. `--ranking` instead times `cfnb.ranking_metrics` (k=10) on the
+same split for a bias model fitted with the best recipe, by its two paths (the embedding tables, and
+`model.predict` as for any other model), and the two ranking baselines.
 """
 
 from __future__ import annotations
@@ -73,17 +75,19 @@ def lesson_port(kind, n_users, n_items, train_x, train_y, val_x, val_y, stages=P
 
 
 # ------------------------------------------------------------------------------------------ runs
-def _rmse(model, val) -> float:
+def _rmse(model, val, train) -> float:
+    """Val RMSE by one rule for every row: `evaluate` told the training set (cold ids by the biases-only
+    fallback, predictions clipped to the scale), whether or not cfnb trained the model."""
     from .predict import evaluate
 
-    return evaluate(model, val)["rmse"]
+    return evaluate(model, val, train=train)["rmse"]
 
 
 def run_port(kind, ratings, train, val, seed, stages):
     fresh_session()  # what earlier rows built (graphs, compiled functions) must not slow this one
     start = time.perf_counter()
     model = lesson_port(kind, ratings.n_users, ratings.n_items, train.x, train.y, val.x, val.y, stages, seed)
-    return time.perf_counter() - start, _rmse(model, val), "keras model.fit"
+    return time.perf_counter() - start, _rmse(model, val, train), "keras model.fit"
 
 
 def run_same(kind, ratings, train, val, seed, stages, shuffle_seed=None):
@@ -99,7 +103,7 @@ def run_same(kind, ratings, train, val, seed, stages, shuffle_seed=None):
     fit_stages(model, train, val, stages=stages, batch_size=PORT_BATCH, progress=False,
                seed=seed if shuffle_seed is None else shuffle_seed)
     seconds = time.perf_counter() - start
-    return seconds, _rmse(model, val), _engine_name(model)
+    return seconds, _rmse(model, val, train), _engine_name(model)
 
 
 def run_same_keras_order(kind, ratings, train, val, seed, stages):
@@ -118,7 +122,7 @@ def run_same_keras_order(kind, ratings, train, val, seed, stages):
     for lr, epochs in stages:
         model.optimizer.learning_rate = lr
         engine.fit(train.x, train.y, epochs=epochs, shuffle="once")
-    return _rmse(model, val)
+    return _rmse(model, val, train)
 
 
 def shuffle_spread(kind, ratings, train, val, seed, stages, n) -> list[float]:
@@ -136,7 +140,7 @@ def run_best(kind, ratings, train, val, seed, recipe=None):
     start = time.perf_counter()
     model, _ = fit_recipe({**recipe, "kind": kind}, train, val, seed=seed)
     seconds = time.perf_counter() - start
-    return seconds, _rmse(model, val), _engine_name(model)
+    return seconds, _rmse(model, val, train), _engine_name(model)
 
 
 def _engine_name(model) -> str:
@@ -492,6 +496,63 @@ def scale_targets(rows: list[dict]) -> list[tuple[str, bool, str]]:
     return out
 
 
+def ranking(data="ml-latest-small", seed=0, quick=False, repeats=5, log=print) -> list[dict]:
+    """Time `cfnb.ranking_metrics` (k=10) for a bias model (best recipe) on the seeded split: the
+    embedding-table path and the `model.predict` path alternately, `repeats` times each, then
+    `cfnb.ranking_baselines`. One row per path, with every timing and the median."""
+    import keras
+
+    from .baselines import ranking_baselines
+    from .ranking import model_scorer, rank_scores, ranking_metrics
+    from .recipes import BEST_RECIPE, fit_recipe
+    from .vocabulary import summarize
+
+    ratings, train, val = load(data, seed, quick)
+    log(f"{ratings!r}; train {len(train):,} / val {len(val):,} (seed {seed}); load {os.getloadavg()[0]:.2f}")
+    model, _ = fit_recipe({**BEST_RECIPE, "kind": "bias"}, train, val, seed=seed)
+
+    def by_predict():
+        return rank_scores(model_scorer(model, summarize(train), tables=False), train, val, 10, 4.0)
+
+    timings = {"ranking-tables": [], "ranking-predict": [], "ranking-baselines": []}
+    results = {}
+    for _ in range(repeats):
+        for name, run in (("ranking-tables", lambda: ranking_metrics(model, train, val, k=10)),
+                          ("ranking-predict", by_predict),
+                          ("ranking-baselines", lambda: ranking_baselines(train, val, k=10))):
+            start = time.perf_counter()
+            results[name] = run()
+            timings[name].append(time.perf_counter() - start)
+    first = results["ranking-tables"]
+    common = {"kind": "bias", "data": "synthetic" if quick else data, "seed": seed, "k": 10,
+              "n_users": first["n_users"], "n_items": first["n_items"], "backend": keras.backend.backend()}
+    rows = []
+    for name, seconds in timings.items():
+        ndcg = (list(results[name]["ndcg"]) if name == "ranking-baselines" else results[name]["ndcg"])
+        rows.append({"name": name, "seconds": float(np.median(seconds)), "all_seconds": seconds, "ndcg": ndcg,
+                     **common})
+        log(f"  {name:<18} {np.median(seconds):7.2f} s median of {len(seconds)} ({min(seconds):.2f}..{max(seconds):.2f})"
+            f"  NDCG@10 {', '.join(f'{v:.4f}' for v in np.atleast_1d(ndcg))}")
+    return rows
+
+
+def ranking_main(args, info, log) -> int:
+    """`cfnb bench --ranking`: the ranking timings and their target."""
+    rows = ranking(args.data, args.seed, quick=args.quick, log=log)
+    for r in rows:
+        r["machine"] = info
+    tables = rows[0]
+    print(f"\nranking_metrics, k=10, {tables['n_users']:,} users x {tables['n_items']:,} items: embedding tables "
+          f"{tables['seconds']:.2f} s, model.predict {rows[1]['seconds']:.2f} s, both baselines {rows[2]['seconds']:.2f} s")
+    print(f"{'HOLDS' if tables['seconds'] <= 5 else 'SHORT'}  ranking_metrics for a bias model on {tables['data']}: "
+          f"<= 5 s: {tables['seconds']:.2f} s (median; {max(tables['all_seconds']):.2f} s at worst)")
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(rows, f, indent=1)
+        print(f"wrote {args.json}")
+    return 0
+
+
 def machine() -> dict:
     """A short description of where the benchmark ran (no TensorFlow import on JAX)."""
     from importlib import metadata
@@ -574,6 +635,8 @@ def main(args) -> int:
     from . import backend
 
     log = lambda text: print(text, flush=True)  # noqa: E731
+    if args.ranking:
+        return ranking_main(args, machine(), log)
     if args.scale_one or args.scale_svd:  # one `--scale` size, in the subprocess `scale` starts
         rows = [scale_one(args.scale_one, args.seed) if args.scale_one else svd_one(args.scale_svd, args.seed)]
         return _write(rows, args.json)
@@ -638,6 +701,8 @@ def add_parser(sub) -> None:
                    help="--scale: numbers of ratings (default 1M, 5M and 25M's 25,000,095)")
     p.add_argument("--svd-sample", default=str(SVD_SAMPLE), metavar="N",
                    help="--scale: ratings for the Surprise SVD epoch (default 1e6; 0 skips it)")
+    p.add_argument("--ranking", action="store_true",
+                   help="time cfnb.ranking_metrics (k=10) for a bias model and the ranking baselines instead")
     p.add_argument("--plot", metavar="PATH", help="--scale: save a plot of time against ratings to PATH")
     p.add_argument("--same-only", action="store_true", help=argparse.SUPPRESS)  # other_backend_rows
     p.add_argument("--scale-one", type=int, default=0, help=argparse.SUPPRESS)  # scale's subprocesses

@@ -1,10 +1,12 @@
-"""Command line: `cfnb demo` trains the lesson's three models; `cfnb bench` times them."""
+"""Command line: `cfnb demo` trains the lesson's three models; `cfnb bench` times them; `cfnb lessons`
+copies the lesson notebooks into a folder."""
 
 from __future__ import annotations
 
 import argparse
 import sys
 import time
+from pathlib import Path
 
 
 def demo(data: str = "ml-latest-small", seed: int = 42, progress="terminal", use_synthetic: bool = False) -> list[dict]:
@@ -41,6 +43,61 @@ def demo(data: str = "ml-latest-small", seed: int = 42, progress="terminal", use
     return rows
 
 
+def lesson_notebooks() -> list:
+    """The lesson notebooks shipped with cfnb, in order: `cfnb/lessons/*.ipynb` of an installed
+    package, else (a source checkout) `notebooks/*.ipynb` beside the package."""
+    from importlib.resources import files
+
+    from .errors import CfnbError
+
+    packaged = files("cfnb") / "lessons"
+    if packaged.is_dir():
+        found = [f for f in packaged.iterdir() if f.name.endswith(".ipynb")]
+    else:
+        source = Path(__file__).resolve().parent.parent / "notebooks"
+        found = list(source.glob("*.ipynb")) if source.is_dir() else []
+    if not found:
+        raise CfnbError("This cfnb installation has no lesson notebooks (cfnb/lessons/ is missing): reinstall cfnb "
+                        "from its wheel, or take them from the notebooks/ folder of the source.")
+    return sorted(found, key=lambda f: f.name)
+
+
+def copy_lessons(folder=".", force: bool = False, log=print) -> dict[str, list[str]]:
+    """Copy the lesson notebooks into `folder` (made if needed), keeping a learner's edited copies.
+
+    Args:
+        folder: where to put them (the current folder by default).
+        force: overwrite notebooks that differ from the shipped ones (edited copies) too.
+        log: called with one line per notebook.
+
+    Returns:
+        `{"copied": [...], "unchanged": [...], "kept": [...]}` (file names): copied (new, or replaced
+        with `force`), already identical, and edited copies left as they were.
+    """
+    from . import checks
+    from .errors import CfnbError
+
+    target = Path(checks.path("folder", folder))
+    if target.exists() and not target.is_dir():
+        raise CfnbError(f"{target} is a file: cfnb lessons needs a folder to copy the notebooks into.")
+    target.mkdir(parents=True, exist_ok=True)
+    done: dict[str, list[str]] = {"copied": [], "unchanged": [], "kept": []}
+    for notebook in lesson_notebooks():
+        data, there = notebook.read_bytes(), target / notebook.name
+        if there.exists() and there.read_bytes() == data:
+            done["unchanged"].append(notebook.name)
+            log(f"  up to date   {there}")
+        elif there.exists() and not force:
+            done["kept"].append(notebook.name)
+            log(f"  kept         {there} (it differs from the shipped lesson: your edits? --force overwrites it)")
+        else:
+            replaced = there.exists()
+            there.write_bytes(data)
+            done["copied"].append(notebook.name)
+            log(f"  {'overwritten' if replaced else 'copied':<12} {there}")
+    return done
+
+
 def format_table(rows: list[dict]) -> str:
     """Rows of dicts as an aligned plain-text table."""
     import pandas as pd
@@ -58,7 +115,17 @@ def main(argv=None) -> int:
     p_demo.add_argument("--synthetic", action="store_true", help="offline demo on synthetic ratings")
     from .bench import add_parser as add_bench_parser
     add_bench_parser(sub)
+    p_lessons = sub.add_parser("lessons", help="copy the lesson notebooks into a folder (the current one by "
+                                                "default), keeping copies you edited")
+    p_lessons.add_argument("folder", nargs="?", default=".", help="where to copy them (default: here)")
+    p_lessons.add_argument("--force", action="store_true", help="overwrite edited copies too")
     args = parser.parse_args(argv)
+    if args.command == "lessons":
+        done = copy_lessons(args.folder, force=args.force)
+        print(f"{len(done['copied'])} copied, {len(done['unchanged'])} already up to date, {len(done['kept'])} "
+              f"kept as you left them{' (pass --force to overwrite them)' if done['kept'] else ''}. Open them "
+              "with: jupyter lab " + str(Path(args.folder)))
+        return 0
     if args.command == "bench":
         from .bench import main as bench_main
         return bench_main(args)

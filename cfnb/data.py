@@ -159,6 +159,32 @@ class Ratings:
         return (self.with_frame(self.frame[mask], f"{self.name} (train)"),
                 self.with_frame(self.frame[~mask], f"{self.name} (val)"))
 
+    def implicit(self, threshold: float | None = None) -> Ratings:
+        """Interactions instead of ratings (implicit feedback): who rated what, not how.
+
+        Args:
+            threshold: None (default) makes every rating an interaction, as He et al. did with
+                MovieLens; a number keeps only the ratings >= threshold (the movies a user liked).
+
+        Returns:
+            A `Ratings` in this set's vocabulary with one row per (user, item) pair kept, rating 1.0,
+            scale (0, 1) (1: an interaction, 0: none); other columns (a timestamp) are kept. A pair
+            rated more than once keeps its latest row (by timestamp, if there is one). Train with
+            `fit_stages(..., loss="bce")` (see `cfnb.implicit`).
+        """
+        f = self.frame
+        if threshold is not None:
+            threshold = checks.real("threshold", threshold)
+            f = f[f[RATING].to_numpy() >= threshold]
+            if not len(f):
+                raise DataError(f"{self.name!r} has no rating >= {threshold:g} (its ratings are "
+                                f"{self.rating_range[0]:g}..{self.rating_range[1]:g}): no interaction is left.")
+        latest = f.sort_values(TIMESTAMP, kind="stable") if TIMESTAMP in f.columns else f
+        f = latest.drop_duplicates([USER, ITEM], keep="last").sort_index()
+        name = f"{self.name} (implicit{'' if threshold is None else f', ratings >= {threshold:g}'})"
+        return Ratings(f.assign(**{RATING: np.float32(1.0)}).reset_index(drop=True), self.user_ids, self.item_ids,
+                       self.titles, (0.0, 1.0), name, self.vocabulary)
+
     def user_codes(self, raw_ids) -> np.ndarray:
         """Codes of raw user ids; -1 for ids this mapping does not know."""
         return _lookup(self.user_ids, raw_ids)

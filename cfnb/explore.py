@@ -162,6 +162,7 @@ def pca_figure(table: pd.DataFrame, explained=None, labels: int = 30, size=(7.5,
         else:
             fig.draw_without_rendering()
         fig.set_layout_engine("none")  # freeze that layout, so that the placed titles stay where they are
+        _drop_corner_ticks(ax)
         if texts:
             _drop_overlapping(texts)
             for text, px, py in zip(texts, x, y):  # a thin line from each moved title to its point
@@ -176,6 +177,17 @@ ITERATIONS = 50  # adjustText's limit: a count, not its default time limit, so t
 
 def _short(title: str, width: int = 32) -> str:
     return title if len(title) <= width else title[:width - 2] + "…"
+
+
+def _drop_corner_ticks(ax) -> None:
+    """Leave out a y tick whose label meets an x tick's label (they can, in the bottom-left corner)."""
+    x_boxes = [t.get_window_extent() for t in ax.get_xticklabels() if t.get_visible() and t.get_text()]
+    keep = [(tick, label.get_text()) for tick, label in zip(ax.get_yticks(), ax.get_yticklabels())
+            if not (label.get_text() and any(intersects(label.get_window_extent(), b) for b in x_boxes))]
+    if len(keep) < len(ax.get_yticks()):
+        limits = ax.get_ylim()
+        ax.set_yticks([t for t, _ in keep], [text for _, text in keep])
+        ax.set_ylim(limits)
 
 
 def _drop_overlapping(texts) -> None:

@@ -1,13 +1,13 @@
 """Model kinds: each a short Keras functional graph with its defaults and a one-line description.
 
-The lesson's three kinds are registered here; another kind is one decorated function::
+The lesson's three kinds (dot, bias, nn) and the NCF paper's three (gmf, mlp, neumf) are registered
+here; another kind is one decorated function::
 
-    @register("gmf", "element-wise product of the factors, weighted by a Dense layer",
-              n_factors=8, l2=0.0)
-    def gmf(g, n_factors, l2):
+    @register("cosine", "the cosine of the angle between a user's and a movie's factors", n_factors=50, l2=0.0)
+    def cosine(g, n_factors, l2):
         u = g.user_embedding(n_factors, l2, USER_FACTORS)
         m = g.movie_embedding(n_factors, l2, MOVIE_FACTORS)
-        return g.dense(1, name="score")(layers.Flatten(name="flatten")(layers.Multiply(name="product")([u, m])))
+        return layers.Flatten(name="flatten")(layers.Dot(axes=2, normalize=True, name="cosine")([u, m]))
 
 Everything else (the Builder's controls and tooltips, parameter counts, summaries, fits, saving)
 reads the registry, so a new kind needs no change anywhere else. Layer and input names that other
@@ -15,6 +15,8 @@ modules look up (the inputs, the factor and bias tables, the `y_range` layer) ar
 """
 
 from __future__ import annotations
+
+import os
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -29,6 +31,7 @@ from .errors import ArgumentError, ArgumentTypeError
 USER_IN, MOVIE_IN = "user_in", "movie_in"
 USER_FACTORS, MOVIE_FACTORS = "user_factors", "movie_factors"
 USER_BIAS, MOVIE_BIAS = "user_bias", "movie_bias"
+USER_MLP_FACTORS, MOVIE_MLP_FACTORS = "user_mlp_factors", "movie_mlp_factors"  # NeuMF's MLP tables
 Y_RANGE = "y_range"
 
 
@@ -58,7 +61,8 @@ class Hyperparameter:
 
 
 HYPERPARAMETERS: dict[str, Hyperparameter] = {h.name: h for h in (
-    Hyperparameter("n_factors", "Factors", "length of each user's and movie's factor vector",
+    Hyperparameter("n_factors", "Factors", "length of each user's and movie's factor vector (gmf, mlp, neumf: "
+                   "He et al.'s predictive factors, the width of the last layer before the score)",
                    checks.whole, "count", 1, 200, "{} factors"),
     Hyperparameter("l2", "L2 (factors)", "l2 penalty on the factor embeddings (Keras adds it to the loss)",
                    checks.penalty, "log", 1e-7, 1e-1, "l2 {:.0e}"),
@@ -70,6 +74,9 @@ HYPERPARAMETERS: dict[str, Hyperparameter] = {h.name: h for h in (
                    checks.fraction, "rate", 0.0, 0.95, "dropout in {:g}"),
     Hyperparameter("dropout_hidden", "Dropout (hidden)", "dropout rate after the hidden layer",
                    checks.fraction, "rate", 0.0, 0.95, "dropout hidden {:g}"),
+    Hyperparameter("n_layers", "Hidden layers", "depth of the MLP tower: Dense relu layers whose widths halve "
+                   "down to n_factors (He et al.'s MLP-3 has 3: 4f, 2f, f on embeddings of 2f)",
+                   checks.whole, "count", 1, 5, "{} layers"),
     Hyperparameter("y_range", "y_range", "squash the output into (low, high) with a sigmoid (fastai's "
                    "y_range), so predictions stay on the rating scale", checks.range_pair, "range",
                    short="y_range {0[0]:g}..{0[1]:g}"),
@@ -138,6 +145,23 @@ def kind_of(name) -> Kind:
     return REGISTRY[name]
 
 
+def _memory_bytes() -> int:
+    """This machine's physical memory in bytes (0 where the OS does not say)."""
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        return 0
+
+
+def _check_table_fits(name: str, rows: int, width: int) -> None:
+    """An ArgumentError, before any backend allocates it, for a float32 table larger than memory."""
+    size, memory = int(rows) * int(width) * 4, _memory_bytes()
+    if memory and size > memory:
+        raise ArgumentError(f"the {name} table would be {int(rows):,} rows x {int(width):,} values "
+                            f"({size / 2**30:,.1f} GiB of float32), more than this machine's memory "
+                            f"({memory / 2**30:,.1f} GiB): check n_users / n_items and the kind's sizes.")
+
+
 class Graph:
     """What a kind's builder works with: the two named inputs, the table sizes, seeded layers.
 
@@ -166,6 +190,7 @@ class Graph:
         return self._embedding(self.movie, self.n_items, n_out, l2, name)
 
     def _embedding(self, inp, n_in, n_out, l2, name):
+        _check_table_fits(name, n_in, n_out)
         init = keras.initializers.RandomUniform(-0.05, 0.05, seed=self._next_seed())
         return layers.Embedding(int(n_in), int(n_out), embeddings_initializer=init,
                                 embeddings_regularizer=regularizers.L2(l2) if l2 else None, name=name)(inp)
@@ -204,6 +229,43 @@ def nn(g: Graph, n_factors, l2, hidden, dropout_in, dropout_hidden):
     return g.dense(1, name="score")(x)
 
 
+# He et al., "Neural Collaborative Filtering" (WWW 2017), section 3. The outputs are raw scores: fit
+# them with loss="bce" (the logistic loss takes logits) for implicit feedback, or with MSE for ratings.
+def _gmf_part(g: Graph, n_factors, l2):
+    u = g.user_embedding(n_factors, l2, USER_FACTORS)
+    m = g.movie_embedding(n_factors, l2, MOVIE_FACTORS)
+    return layers.Flatten(name="gmf_flat")(layers.Multiply(name="product")([u, m]))
+
+
+def _mlp_part(g: Graph, n_factors, n_layers, l2, names=(USER_FACTORS, MOVIE_FACTORS)):
+    u = g.user_embedding(2 * n_factors, l2, names[0])  # the paper's embedding size: twice the last layer
+    m = g.movie_embedding(2 * n_factors, l2, names[1])
+    x = layers.Flatten(name="mlp_flat")(layers.Concatenate(name="concat")([u, m]))
+    for k in range(n_layers, 0, -1):  # widths n_factors * 2**(n_layers-1), ..., n_factors
+        x = g.dense(n_factors * 2 ** (k - 1), "relu", name=f"tower_{n_layers - k + 1}")(x)
+    return x
+
+
+@register("gmf", "GMF: a Dense layer on the element-wise product of the factors (He et al. 2017)",
+          n_factors=8, l2=0.0)
+def gmf(g: Graph, n_factors, l2):
+    return g.dense(1, name="score")(_gmf_part(g, n_factors, l2))
+
+
+@register("mlp", "MLP: the concatenated factors through a tower of Dense relu layers (He et al. 2017)",
+          n_factors=8, n_layers=3, l2=0.0)
+def mlp(g: Graph, n_factors, n_layers, l2):
+    return g.dense(1, name="score")(_mlp_part(g, n_factors, n_layers, l2))
+
+
+@register("neumf", "NeuMF: GMF and MLP on separate factors, side by side into one Dense (He et al. 2017)",
+          n_factors=8, n_layers=3, l2=0.0)
+def neumf(g: Graph, n_factors, n_layers, l2):
+    x = layers.Concatenate(name="neumf")([_gmf_part(g, n_factors, l2),
+                                          _mlp_part(g, n_factors, n_layers, l2, (USER_MLP_FACTORS, MOVIE_MLP_FACTORS))])
+    return g.dense(1, name="score")(x)
+
+
 # --------------------------------------------------------------------------------------- building
 @keras.saving.register_keras_serializable(package="cfnb")
 class ScaledSigmoid(layers.Layer):
@@ -237,15 +299,17 @@ def build_model(kind: str, n_users, n_items: int | None = None, seed: int | None
 
     Args:
         kind: "dot" (dot product), "bias" (dot product plus user and movie biases), "nn"
-            (concatenated embeddings into a small neural net), or any kind in `REGISTRY`.
+            (concatenated embeddings into a small neural net), the NCF paper's "gmf", "mlp" and
+            "neumf", or any kind in `REGISTRY`.
         n_users, n_items: number of user and movie codes (embedding rows), whole numbers >= 1; or
             pass a `Ratings` as `n_users` alone: its sizes, and the model is bound to its id vocabulary
             (otherwise the first `fit_stages` binds it to the training set's).
         seed: seeds the initial weights, so the same seed builds the same model.
         **hyperparameters: the kind's (see `REGISTRY[kind].defaults`): `n_factors` (50), `l2` (1e-4,
             on the factor embeddings), `bias_l2` (0, bias model), `hidden` (70), `dropout_in` (0.3),
-            `dropout_hidden` (0.75) (NN), and `y_range` (None, or `(low, high)` to squash the output
-            with a sigmoid).
+            `dropout_hidden` (0.75) (NN), `n_layers` (3, the MLP tower's depth: gmf, mlp and neumf
+            default to 8 factors and no l2, as in He et al.), and `y_range` (None, or `(low, high)` to
+            squash the output with a sigmoid).
 
     Returns:
         An uncompiled `keras.Model` with inputs `user_in` and `movie_in`; its hyperparameters are kept

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib.abc
+import logging
 import os
 import re
 import sys
@@ -40,11 +41,26 @@ NOISE = tuple(re.compile(p) for p in (
 NO_GPU = re.compile(r"\bfailed call to cuInit\b")
 
 
+#: TensorFlow's Python-side notice when many new `tf.function`s trace: cfnb predicts with each new
+#: model (a fit, an evaluation, a benchmark row), and each model's predict function traces once.
+RETRACING = re.compile(r"triggered tf\.function retracing")
+
+
+class _NoRetracingNotice(logging.Filter):
+    """Drops TensorFlow's retracing notice (`RETRACING`); every other record passes."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not RETRACING.search(record.getMessage())
+
+
 def install() -> None:
     """Quiet TensorFlow's start-up lines (its first import and device set-up), unless TF_CPP_MIN_LOG_LEVEL=0."""
     if os.environ.get("TF_CPP_MIN_LOG_LEVEL", "").strip() == "0":
         return
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    tf_logger = logging.getLogger("tensorflow")
+    if not any(isinstance(f, _NoRetracingNotice) for f in tf_logger.filters):
+        tf_logger.addFilter(_NoRetracingNotice())
     tf = sys.modules.get("tensorflow")
     if tf is not None:  # imported before cfnb: its import lines are out, but not yet its cuInit line
         gpus = []

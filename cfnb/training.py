@@ -16,7 +16,7 @@ import keras
 import numpy as np
 import pandas as pd
 
-from . import backend, checks, distributed, vocabulary
+from . import backend, checks, distributed, implicit, vocabulary
 from .data import ITEM, USER, DataWarning, Ratings
 from .errors import ArgumentError, ArgumentTypeError, CfnbError
 
@@ -234,8 +234,12 @@ def current_lr(model: keras.Model) -> float:
     return float(keras.ops.convert_to_numpy(model.optimizer.learning_rate))
 
 
-def compile_model(model: keras.Model, lr: float = 1e-3, optimizer=None, **compile_kwargs) -> keras.Model:
-    """Compile with the lesson's choices: Adam, mean squared error, and an RMSE metric."""
+def compile_model(model: keras.Model, lr: float = 1e-3, optimizer=None, loss: str = "mse",
+                  **compile_kwargs) -> keras.Model:
+    """Compile with the lesson's choices: Adam, mean squared error, and an RMSE metric (with
+    loss="bce": the logistic loss on the raw scores, for implicit feedback, see `cfnb.implicit`)."""
+    if loss == "bce":
+        return implicit.compile_bce(model, optimizer or keras.optimizers.Adam(lr), **compile_kwargs)
     model.compile(optimizer=optimizer or keras.optimizers.Adam(lr), loss="mse",
                   metrics=[keras.metrics.RootMeanSquaredError(name="rmse")], **compile_kwargs)
     return model
@@ -244,7 +248,8 @@ def compile_model(model: keras.Model, lr: float = 1e-3, optimizer=None, **compil
 def fit_stages(model: keras.Model, train: Ratings, val: Ratings | None = None, stages=None,
                batch_size: int = 64, progress="auto", callbacks=(), history: StagedHistory | None = None,
                stop: threading.Event | None = None, seed: int | None = None, engine: str = "auto",
-               update: str = "exact", strategy=None, distribution=None) -> StagedHistory:
+               update: str = "exact", strategy=None, distribution=None, loss: str = "mse",
+               negatives: int = 4) -> StagedHistory:
     """Fit `model` in stages, each at its own learning rate, returning one history across stages.
 
     Args:
@@ -282,6 +287,11 @@ def fit_stages(model: keras.Model, train: Ratings, val: Ratings | None = None, s
             `cfnb.distributed.movie_sharding`) to train under (build the model inside its `scope()`);
             None uses the global one (`keras.distribution.set_distribution`), if any. Training then goes
             through Keras's `model.fit`. See the README's "Beyond one machine".
+        loss: "mse" (ratings, the lesson) or "bce" (implicit feedback: every row of `train` and `val`
+            is an interaction, and each epoch adds `negatives` freshly sampled non-interactions per
+            interaction, with the logistic loss on the model's raw score; through Keras's `model.fit` on any backend; not under a strategy or distribution). See
+            `cfnb.implicit` for the sampling, the seeds and what the history's columns mean then.
+        negatives: with loss="bce", sampled negatives per interaction (He et al. used 4).
 
     After the fit, the model records what it was trained on (`cfnb.trained_on(model)`: the users and
     movies with training ratings, the mean, the scale), which `predict`, `recommend` and `evaluate`
@@ -301,9 +311,16 @@ def fit_stages(model: keras.Model, train: Ratings, val: Ratings | None = None, s
     checks.one_of("engine", engine, ("auto", "fast", "keras"))
     checks.one_of("update", update, ("exact", "lazy"))
     strategy, distribution = distributed.check(model, strategy, distribution)
+    checks.one_of("loss", loss, implicit.LOSSES)
+    negatives = checks.whole("negatives", negatives)
+    rows = len(train) * (1 + negatives if loss == "bce" else 1)
+    batch_size = min(batch_size, max(rows, 1))  # a batch larger than the epoch is the epoch (no padding to it)
+    if loss == "bce" and (strategy is not None or distribution is not None):
+        raise CfnbError("loss='bce' trains through model.fit on one process: it does not run under a strategy "
+                        "or distribution yet. Leave strategy= and distribution= out for implicit feedback.")
     with _fitting(model):
         return _fit_stages(model, train, val, stages, batch_size, progress, callbacks, history, stop, seed,
-                           engine, update, strategy, distribution)
+                           engine, update, strategy, distribution, loss, negatives)
 
 
 def _check_fit_arguments(model, train, val, callbacks, history, stop, progress):
@@ -370,7 +387,7 @@ def _fitting(model):
 
 
 def _fit_stages(model, train, val, stages, batch_size, progress, callbacks, history, stop, seed, engine, update,
-                strategy, distribution=None):
+                strategy, distribution=None, loss="mse", negatives=4):
     history = history if history is not None else StagedHistory()
     plan = history.plan(stages)
     history.interrupted = False
@@ -381,18 +398,23 @@ def _fit_stages(model, train, val, stages, batch_size, progress, callbacks, hist
             backend.set_random_seed(int(seed))  # keras.utils.set_random_seed, without TensorFlow on JAX
         with distributed.scope(strategy, distribution):  # optimizer variables laid out like the model's
             if not getattr(model, "compiled", False) or model.optimizer is None:
-                compile_model(model, plan[0][1].lr)
+                compile_model(model, plan[0][1].lr, loss=loss)
             if not model.optimizer.built:  # so the checkpoint below holds the optimizer's slots too
                 model.optimizer.build(model.trainable_variables)
-        runner = _runner(model, engine, update, strategy, batch_size, seed, distribution)
+        if loss == "bce":  # sampled negatives each epoch (cfnb.implicit)
+            runner, steps, validation = implicit.bce_runner(model, engine, train, val, negatives, batch_size, seed,
+                                                            len(history.rows))
+        else:
+            implicit.check_loss(model, loss)
+            runner = _runner(model, engine, update, strategy, batch_size, seed, distribution)
+            steps = math.ceil(len(train) / batch_size)
+            validation = (val.x, val.y) if val is not None and len(val) else None
         checkpoint = _Checkpoint(model, history)
-        steps = math.ceil(len(train) / batch_size)
         from .progress import make_progress
         bar = make_progress(progress, history, total_epochs=sum(s.epochs for _, s in plan), steps_per_epoch=steps)
         extra = [bar] if bar is not None else []
         ctrl_c = threading.Event()
         extra.append(_StopWhen(ctrl_c, *([stop] if stop is not None else [])))
-        validation = (val.x, val.y) if val is not None and len(val) else None
         train_x, train_y = train.x, train.y
         with _ctrl_c_stops(ctrl_c), distributed.scope(distribution=distribution):
             for number, stage in plan:
@@ -415,7 +437,7 @@ def _fit_stages(model, train, val, stages, batch_size, progress, callbacks, hist
             bar.close()
         getattr(runner, "release", lambda: None)()  # the fast engine's copy of the training data
         if len(history.rows) > first_row:
-            vocabulary.record_training(model, train)
+            vocabulary.record_training(model, train if loss == "mse" else implicit.as_trained(train))
     return history
 
 

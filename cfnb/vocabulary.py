@@ -106,14 +106,15 @@ class TrainedOn:
         """Whether each item code had training ratings."""
         return _seen(self.item_counts, codes)
 
-    def fallback(self, users, items) -> np.ndarray:
-        """Training mean + the user's and the item's offset (0 for a cold side), clipped to the scale."""
+    def fallback(self, users, items, clip: bool = True) -> np.ndarray:
+        """Training mean + the user's and the item's offset (0 for a cold side), clipped to the scale
+        (`clip=False`: unclipped, for rankings, where clipping would tie the best items)."""
         u, i = np.asarray(users, np.int64), np.asarray(items, np.int64)
         score = np.full(len(u), self.mean, dtype=np.float64)
         for codes, known, offsets in ((u, self.known_users(u), self.user_offsets),
                                       (i, self.known_items(i), self.item_offsets)):
             score[known] += offsets[codes[known]]
-        return np.clip(score, *self.scale).astype(np.float32)
+        return (np.clip(score, *self.scale) if clip else score).astype(np.float32)
 
     def merged(self, newer: TrainedOn) -> TrainedOn:
         """This record and a newer one on another training set: counts and mean over both, the scale

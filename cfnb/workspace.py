@@ -4,7 +4,8 @@ The plain data and functions under the Lab (`cfnb.Lab`), usable without it:
 
 - `Run`: a model, its `StagedHistory` and the recipe of every fit (`Fit`: stages, batch size,
   engine/update, seconds).
-- `compare_frame(runs, baselines)`: the comparison table as a DataFrame.
+- `compare_frame(runs, baselines, train, val)`: the comparison table as a DataFrame, RMSE and
+  NDCG@10 side by side.
 - `adopt(model, ratings)`: check a Keras model written by hand (two integer inputs, embedding tables
   the size of the ratings' vocabulary) and give it cfnb's input names, so that every cfnb function
   works on it.
@@ -13,6 +14,7 @@ The plain data and functions under the Lab (`cfnb.Lab`), usable without it:
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 import keras
@@ -22,11 +24,13 @@ from . import checks, vocabulary
 from .data import Ratings
 from .errors import ArgumentError
 from .models import MOVIE_BIAS, MOVIE_FACTORS, MOVIE_IN, USER_IN, build_model, config_of, describe
+from .ranking import ranking_metrics
 from .training import Stage, StagedHistory
 
 OWN = "own"  # the kind shown for a model that was not built from the registry
+NDCG = "ndcg@10"  # the ranking column: `cfnb.ranking_metrics`' NDCG@10 on the validation split
 COLUMNS = ["model", "kind", "hyperparameters", "params", "stages", "batch_size", "engine", "epochs",
-           "val_rmse", "seconds", "best"]
+           "val_rmse", NDCG, "seconds", "best"]
 
 
 @dataclass(frozen=True)
@@ -56,6 +60,7 @@ class Run:
     fits: list[Fit] = field(default_factory=list)
     movie_factors: str = MOVIE_FACTORS
     movie_bias: str = MOVIE_BIAS
+    _ranked: tuple = field(default=(None, math.nan), repr=False)
 
     @property
     def kind(self) -> str:
@@ -82,31 +87,48 @@ class Run:
         """Add a fit to the run's recipe."""
         self.fits.append(fit)
 
+    def ndcg(self, train: Ratings, val: Ratings) -> float:
+        """NDCG@10 of its top-10 lists on the split (`cfnb.ranking_metrics`): NaN before any fit,
+        computed again only once it has trained more (a model of one's own scores through model.predict)."""
+        if not len(self.history):
+            return math.nan
+        key = (len(self.fits), len(self.history), id(train), id(val))
+        if self._ranked[0] != key:
+            self._ranked = (key, ranking_metrics(self.model, train, val, k=10)["ndcg"])
+        return self._ranked[1]
+
 
 def _joined(values) -> str:
     return ", ".join(dict.fromkeys(str(v) for v in values))
 
 
-def compare_frame(runs, baselines: pd.DataFrame) -> pd.DataFrame:
-    """The baselines and the runs in one table; `best` marks the lowest validation RMSE.
+def compare_frame(runs, baselines: pd.DataFrame, train: Ratings | None = None,
+                  val: Ratings | None = None) -> pd.DataFrame:
+    """The baselines and the runs in one table, RMSE and NDCG@10 side by side; `best` marks the
+    lowest validation RMSE.
 
     Args:
         runs: `Run`s (fitted or not).
         baselines: `cfnb.baselines(train, val)` on the runs' split.
+        train, val: that split: each fitted run's NDCG@10 is ranked on it (`Run.ndcg`); without
+            them the runs' NDCG is NaN.
 
     Returns:
         A DataFrame with `model`, `kind`, `hyperparameters`, `params`, `stages`, `batch_size`,
-        `engine`, `epochs`, `val_rmse`, `seconds` and `best`; a stopped run's name ends in "(stopped)".
+        `engine`, `epochs`, `val_rmse`, `ndcg@10`, `seconds` and `best`; a stopped run's name ends in
+        "(stopped)". NDCG is NaN where nothing ranks (the global mean, an unfitted run).
     """
     rows = [{"model": b["name"], "kind": "baseline", "hyperparameters": "", "params": int(b["params"]),
              "stages": "", "batch_size": "", "engine": "", "epochs": 0, "val_rmse": float(b["val_rmse"]),
-             "seconds": float(b["seconds"])} for _, b in baselines.iterrows()]
+             NDCG: float(b.get(NDCG, math.nan)), "seconds": float(b["seconds"])} for _, b in baselines.iterrows()]
     for run in runs:
         rows.append({"model": run.name + (" (stopped)" if run.history.interrupted else ""), "kind": run.kind,
                      "hyperparameters": run.hyperparameters, "params": int(run.model.count_params()),
                      "stages": run.stages, "batch_size": _joined(f.batch_size for f in run.fits),
                      "engine": _joined(f"{f.engine} {f.update}" for f in run.fits), "epochs": len(run.history),
-                     "val_rmse": run.history.val_rmse, "seconds": run.seconds})
+                     "val_rmse": run.history.val_rmse,
+                     NDCG: run.ndcg(train, val) if train is not None and val is not None else math.nan,
+                     "seconds": run.seconds})
     frame = pd.DataFrame(rows, columns=COLUMNS[:-1])
     frame["best"] = frame["val_rmse"] == frame["val_rmse"].min()
     return frame

@@ -245,3 +245,10 @@ def test_fit_stages_either_fits_or_raises_a_cfnb_error(small, split, batch_size,
     except cfnb.CfnbError:
         return
     assert len(history) == int(epochs)
+
+
+def test_a_table_larger_than_memory_is_refused_before_any_backend_allocates_it():
+    with pytest.raises(cfnb.ArgumentError, match=r"user_factors table would be .* GiB .* more than this machine's memory"):
+        cfnb.build_model("dot", 6.2e16, 7, n_factors=50)
+    with pytest.raises(cfnb.ArgumentError, match="movie_factors"):
+        cfnb.build_model("bias", 7, 10**12, n_factors=50)

@@ -105,3 +105,16 @@ def test_scale_reports_ratings_per_second_and_peak_memory(tmp_path, capsys):
     assert (tmp_path / "scale.png").read_bytes()[:4] == b"\x89PNG"
     printed = capsys.readouterr().out
     assert "ratings/s" in printed and "surprise-svd-scale" in printed and "linearly" in printed
+
+
+def test_ranking_reports_the_two_paths_and_the_target(tmp_path, capsys):
+    out = tmp_path / "ranking.json"
+    assert main(["bench", "--ranking", "--quick", "--json", str(out)]) == 0
+    rows = json.loads(out.read_text())
+    assert [r["name"] for r in rows] == ["ranking-tables", "ranking-predict", "ranking-baselines"]
+    assert rows[0]["ndcg"] == pytest.approx(rows[1]["ndcg"], abs=0.02)  # the same ranking by both paths
+    for row in rows:
+        assert len(row["all_seconds"]) == 5 and row["seconds"] == sorted(row["all_seconds"])[2]
+        assert (row["data"], row["k"], row["kind"]) == ("synthetic", 10, "bias") and row["n_users"] > 0
+    printed = capsys.readouterr().out
+    assert "ranking_metrics for a bias model on synthetic: <= 5 s" in printed and "embedding tables" in printed

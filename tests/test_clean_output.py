@@ -59,3 +59,17 @@ def test_filter_keeps_every_other_line(capfd):
     with quiet._filtered_stderr(lambda: True):  # with a GPU found, a cuInit failure is news: kept
         os.write(2, noise.encode())
     assert "failed call to cuInit" in capfd.readouterr().err
+
+
+@pytest.mark.backend("tensorflow", reason="the retracing notice is TensorFlow's tf.function logger")
+def test_predicting_with_many_new_models_prints_no_retracing_notice():
+    """Each new model's predict function traces once; TensorFlow's notice about it is noise, other lines pass."""
+    code = ("import logging, cfnb, numpy as np\n"
+            "r = cfnb.synthetic(n_users=20, n_items=20, n_ratings=300, seed=0)\n"
+            "for k in range(8):\n"
+            "    cfnb.evaluate(cfnb.build_model('dot', r, seed=k, n_factors=2), r)\n"
+            "logging.getLogger('tensorflow').warning('another tensorflow warning')\n")
+    done = run([sys.executable, "-c", code])
+    assert done.returncode == 0, done.stderr
+    assert "retracing" not in done.stdout + done.stderr
+    assert "another tensorflow warning" in done.stderr

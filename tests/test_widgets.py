@@ -54,7 +54,7 @@ def shows_error(piece, text=""):
     return "cfnb-error" in piece.message.value and text in piece.message.value
 
 
-@pytest.mark.parametrize("kind", cfnb.KINDS)
+@pytest.mark.parametrize("kind", ("dot", "bias", "nn"))  # the NCF kinds: tests/test_kinds.py
 def test_parameter_count_follows_the_controls(small, kind):
     builder = cfnb.Builder(small, kind=kind)
     for factors, hidden in ((50, 70), (7, 13), (1, 1)):
@@ -267,6 +267,18 @@ def test_compare_lists_baselines_on_the_session_split_and_highlights_the_best(sm
     np.testing.assert_allclose(frame["val_rmse"], expected["val_rmse"])
     assert frame["best"].tolist() == [False, True]  # biases beat the mean on planted biases
     assert "No model fitted yet" in compare.message.value
+    assert "<th class='num'>val RMSE</th><th class='num'>NDCG@10</th>" in compare.table.value
+
+
+def test_compare_shows_each_models_ndcg_beside_its_rmse(lab):
+    lab.builder.build()
+    lab.fit.stages = [(1e-2, 1)]
+    lab.fit.run(wait=True)
+    frame, session = lab.compare.frame(), lab.session
+    ndcg = cfnb.ranking_metrics(session.model, session.train, session.val)["ndcg"]
+    assert frame["ndcg@10"].iloc[-1] == ndcg
+    assert f"<td class='num'>{frame['val_rmse'].iloc[-1]:.4f}</td><td class='num'>{ndcg:.3f}</td>" in lab.compare.table.value
+    assert lab.errors == []
 
 
 def test_explore_shows_biases_pca_and_recommendations(lab):

@@ -95,3 +95,27 @@ def test_adopt_refuses_a_model_bound_to_another_vocabulary(small):
     assert model.cfnb_config["n_users"] == small.n_users
     with pytest.raises(cfnb.errors.VocabularyError, match="another id vocabulary"):
         adopt(model, small)
+
+
+def test_compare_frame_has_rmse_and_ndcg_side_by_side(small):
+    bias, _, (train, val) = fitted_run(small, "#1 bias", "bias", [(1e-2, 2)])
+    unfitted = Run("#2 dot", cfnb.build_model("dot", small.n_users, small.n_items, n_factors=3))
+    table = cfnb.baselines(train, val)
+    frame = compare_frame([bias, unfitted], table, train, val)
+    assert frame.columns.tolist()[8:10] == ["val_rmse", "ndcg@10"]
+    assert np.isnan(frame["ndcg@10"].iloc[0]) and frame["ndcg@10"].iloc[1] == table["ndcg@10"].iloc[1]
+    assert frame["ndcg@10"].iloc[2] == cfnb.ranking_metrics(bias.model, train, val)["ndcg"] > 0
+    assert np.isnan(frame["ndcg@10"].iloc[3])  # nothing fitted, nothing ranked
+    assert np.isnan(compare_frame([bias], table)["ndcg@10"].iloc[-1])  # no split given: not ranked
+
+
+def test_a_runs_ndcg_is_ranked_again_only_after_more_training(small, monkeypatch):
+    run, _, (train, val) = fitted_run(small, "#1 bias", "bias", [(1e-2, 1)])
+    calls = []
+    real = cfnb.workspace.ranking_metrics
+    monkeypatch.setattr(cfnb.workspace, "ranking_metrics", lambda *a, **k: calls.append(1) or real(*a, **k))
+    first = run.ndcg(train, val)
+    assert run.ndcg(train, val) == first and len(calls) == 1
+    cfnb.fit_stages(run.model, train, val, stages=[(1e-2, 1)], progress=False, history=run.history)
+    run.ndcg(train, val)
+    assert len(calls) == 2

@@ -10,10 +10,11 @@ import pandas as pd
 
 from ..errors import CfnbError
 from ..persist import save
+from ..workspace import NDCG
 from .base import LABEL_WIDTH, Piece, table_html
 from .session import session_of
 
-_SHOWN = {"val_rmse": "val RMSE", "seconds": "fit s", "batch_size": "batch"}
+_SHOWN = {"val_rmse": "val RMSE", NDCG: "NDCG@10", "seconds": "fit s", "batch_size": "batch"}
 
 
 def default_path(name: str) -> str:
@@ -22,7 +23,8 @@ def default_path(name: str) -> str:
 
 
 class Compare(Piece):
-    """Every model fitted in the session beside the two baselines, with its recipe and fit time.
+    """Every model fitted in the session beside the two baselines, with its recipe and fit time, and
+    both grades side by side: validation RMSE and NDCG@10 of its top-10 lists (`cfnb.ranking_metrics`).
 
     Choosing a model makes it the current one: the fit continues it, Explore shows it, Save writes it
     (with `cfnb.save`, together with the ratings; the model's record of its training ratings goes with it).
@@ -66,7 +68,7 @@ class Compare(Piece):
         shown = frame.drop(columns="best").rename(columns=_SHOWN)
         shown["model"] = [m + ("  ★ best" if b else "") for m, b in zip(frame["model"], frame["best"])]
         shown["epochs"] = ["–" if k < n_base else str(e) for k, e in enumerate(frame["epochs"])]
-        self.table.value = table_html(shown, {"val RMSE": ".4f", "fit s": ".2f", "params": ","}, row_classes=classes)
+        self.table.value = table_html(shown, {"val RMSE": ".4f", "NDCG@10": ".3f", "fit s": ".2f", "params": ","}, row_classes=classes)
         self._quiet = True
         try:
             self.choice.options = [run.name for run in self.session.shown]

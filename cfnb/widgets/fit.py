@@ -13,7 +13,7 @@ import keras
 
 from ..display import figure_html, history_html
 from ..errors import CfnbError
-from ..fast import unsupported
+from ..engines import unsupported
 from ..lr_finder import lr_find
 from ..training import StagedHistory, fit_stages, parse_stages
 from ..workspace import Fit, fresh_copy

@@ -126,14 +126,14 @@ class Session:
         self.emit("runs")
 
     def baselines(self) -> pd.DataFrame:
-        """The global-mean and biases-only baselines on this session's split (computed once)."""
+        """The global-mean and biases-only baselines on this session's split, RMSE and NDCG@10 (computed once)."""
         if self._baselines is None:
             self._baselines = baselines(self.train, self.val)
         return self._baselines
 
     def frame(self) -> pd.DataFrame:
         """The comparison: baselines, then every model shown (`cfnb.workspace.compare_frame`)."""
-        return compare_frame(self.shown, self.baselines())
+        return compare_frame(self.shown, self.baselines(), self.train, self.val)
 
 
 def session_of(source, **kwargs) -> Session:
