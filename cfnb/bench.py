@@ -32,6 +32,8 @@ import time
 
 import numpy as np
 
+from . import checks
+
 #: The lesson as the benchmark runs it, for every kind: 4 epochs at 1e-2, then 4 at 1e-3.
 PORT_STAGES = ((1e-2, 4), (1e-3, 4))
 PORT_BATCH = 64
@@ -212,6 +214,7 @@ def bench(data="ml-latest-small", seed=0, kinds=("dot", "bias", "nn"), quick=Fal
     cfnb rows the spread of the per-round ratio to the port (`speedup_range`)."""
     from . import backend
 
+    repeat = checks.whole("repeat", repeat)
     ratings, train, val = load(data, seed, quick)
     name = "synthetic" if quick else data
     stages = ((1e-2, 1), (1e-3, 1)) if quick else PORT_STAGES
@@ -450,6 +453,7 @@ def scale(sizes=SCALE_SIZES, svd_sample=SVD_SAMPLE, seed=0, log=print) -> list[d
     import subprocess
     import tempfile
 
+    sizes = [checks.whole("size", n) for n in sizes]
     jobs = [("--scale-one", n) for n in sizes] + ([("--scale-svd", svd_sample)] if svd_sample else [])
     rows = []
     for flag, n in jobs:
