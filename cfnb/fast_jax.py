@@ -19,9 +19,17 @@ as plain arrays; after each chunk they are written back into the `keras.Variable
 
 Dropout is Keras's own (its seed generators' state is carried through the loop); `seed=` restarts
 each Dropout layer's generator from (seed, layer, optimizer step).
+
+Compile cache: a new model means a new `jax.jit` function, compiled again (about 2-3 s on a 2-core
+CPU, more than the lesson's whole fit on ml-latest-small). The first engine turns on JAX's
+persistent compilation cache (`use_compilation_cache`), so a refit of the same shapes (the next
+model in a notebook, the next session) loads the compiled loop from disk instead.
 """
 
 from __future__ import annotations
+
+import os
+from pathlib import Path
 
 import jax
 import jax.numpy as jnp
@@ -57,6 +65,7 @@ class JaxEngine(ChunkedEngine):
         # id(Embedding layer) -> index of its table among the trainable variables
         self._table_of = {id(tables[id(v)]): k for k, v in enumerate(self.variables) if id(v) in tables}
         self._table_at = set(self._table_of.values())
+        use_compilation_cache()
         self._chunk_fn = jax.jit(self._chunk)
         self._eval_fn = jax.jit(self._sq_errors)
 
@@ -231,6 +240,35 @@ class _Adam:
         mom = mom + (grad - mom) * (1 - self.beta_1)
         vel = vel + (jnp.square(grad) - vel) * (1 - self.beta_2)
         return var - (mom * self.alpha) / (jnp.sqrt(vel) + self.epsilon), mom, vel
+
+
+def compilation_cache_dir() -> Path | None:
+    """Where the engines' compiled loops are cached: `$CFNB_JAX_CACHE` ("off" for none), else
+    `jax_compilation_cache_dir` if you set it, else a `jax` folder in cfnb's per-user cache."""
+    env = os.environ.get("CFNB_JAX_CACHE")
+    if env is not None:
+        return None if env.strip().lower() in ("", "0", "off", "none") else Path(env).expanduser()
+    if jax.config.jax_compilation_cache_dir:
+        return Path(jax.config.jax_compilation_cache_dir)
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "cfnb" / "jax"
+
+
+def use_compilation_cache() -> Path | None:
+    """Turn on JAX's persistent compilation cache at `compilation_cache_dir()` (once; a folder that
+    cannot be written leaves it off, training is only slower); returns the folder in use."""
+    folder = compilation_cache_dir()
+    if folder is None:
+        return None
+    if jax.config.jax_compilation_cache_dir != str(folder):
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError:
+            return None
+        jax.config.update("jax_compilation_cache_dir", str(folder))
+        # JAX caches only compiles over 1 s by default; the engines' evaluation steps take less
+        jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.1)
+    return folder
 
 
 def _name(tensor) -> str:
