@@ -250,8 +250,9 @@ def compilation_cache_dir() -> Path | None:
         return None if env.strip().lower() in ("", "0", "off", "none") else Path(env).expanduser()
     if jax.config.jax_compilation_cache_dir:
         return Path(jax.config.jax_compilation_cache_dir)
-    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(base) / "cfnb" / "jax"
+    from .movielens import user_cache
+
+    return user_cache() / "jax"
 
 
 def use_compilation_cache() -> Path | None:

@@ -111,13 +111,17 @@ SETS = {s.name: s for s in [
 _CHECKSUM = re.compile(r"(md5:[0-9a-f]{32}|sha256:[0-9a-f]{64})")
 
 
+def user_cache() -> Path:
+    """cfnb's per-user cache folder: `$XDG_CACHE_HOME/cfnb`, else `~/.cache/cfnb`."""
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "cfnb"
+
+
 def data_home() -> Path:
-    """The folder holding unpacked MovieLens sets: `$CFNB_DATA_HOME`, else a per-user cache folder."""
+    """The folder holding unpacked MovieLens sets: `$CFNB_DATA_HOME`, else `user_cache()`."""
     env = os.environ.get("CFNB_DATA_HOME")
     if env:
         return Path(env).expanduser().resolve()
-    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(base) / "cfnb"
+    return user_cache()
 
 
 def movielens(name: str = "ml-latest-small", download: bool = True, url: str | None = None, *,
