@@ -290,24 +290,32 @@ def _speedups(rows) -> None:
 def other_backend_rows(backend_name, args, log=print) -> list[dict]:
     """The port, same-recipe and best-recipe rows on another Keras backend, from a `cfnb bench` subprocess run
     with KERAS_BACKEND set (a process has one backend); [] with a notice if it fails."""
+    options = ["--no-surprise", "--no-other-backend", "--data", args.data, "--seed", str(args.seed),
+               "--kinds", args.kinds, "--repeat", str(args.repeat)] + (["--quick"] if args.quick else [])
+    log(f"\n{backend_name} rows (subprocess, KERAS_BACKEND={backend_name}):")
+    done, rows = bench_subprocess(options, KERAS_BACKEND=backend_name)
+    for line in done.stdout.splitlines():
+        if line.startswith(("  ", " round")):
+            log(line)
+    if done.returncode:
+        log(f"NOTICE: no {backend_name} rows: the subprocess failed:\n{done.stderr[-2000:]}")
+    return rows
+
+
+def bench_subprocess(options, **env):
+    """Run `cfnb bench OPTIONS --json TMP` in a fresh process (with `env` added to the environment);
+    returns the finished process and the rows it wrote ([] if it failed)."""
     import subprocess
     import tempfile
 
     with tempfile.TemporaryDirectory() as tmp:
         out = os.path.join(tmp, "rows.json")
-        cmd = [sys.executable, "-m", "cfnb", "bench", "--no-surprise", "--no-other-backend", "--json", out,
-               "--data", args.data, "--seed", str(args.seed), "--kinds", args.kinds, "--repeat", str(args.repeat)]
-        cmd += ["--quick"] if args.quick else []
-        log(f"\n{backend_name} rows (subprocess, KERAS_BACKEND={backend_name}):")
-        done = subprocess.run(cmd, env={**os.environ, "KERAS_BACKEND": backend_name}, capture_output=True, text=True)
-        for line in done.stdout.splitlines():
-            if line.startswith(("  ", " round")):
-                log(line)
+        done = subprocess.run([sys.executable, "-m", "cfnb", "bench", *options, "--json", out],
+                              env={**os.environ, **env}, capture_output=True, text=True)
         if done.returncode:
-            log(f"NOTICE: no {backend_name} rows: the subprocess failed:\n{done.stderr[-2000:]}")
-            return []
+            return done, []
         with open(out) as f:
-            return json.load(f)
+            return done, json.load(f)
 
 
 def fresh_session() -> None:
@@ -414,7 +422,7 @@ def peak_rss_gb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * (1 if sys.platform == "darwin" else 1024) / 1e9
 
 
-def scale_one(n_ratings, seed=0, log=print) -> dict:
+def scale_one(n_ratings, seed=0) -> dict:
     """One size of `--scale` in this process: one epoch of the best recipe (build and compile
     included, `fit_seconds`), then a second, warm epoch (`epoch_seconds`, giving `ratings_per_s`)."""
     from . import backend
@@ -440,7 +448,7 @@ def scale_one(n_ratings, seed=0, log=print) -> dict:
             "engine": _engine_name(model)}
 
 
-def svd_one(n_ratings, seed=0, log=print) -> dict:
+def svd_one(n_ratings, seed=0) -> dict:
     """Surprise SVD (defaults: 100 factors, plain SGD) for one epoch on the first `n_ratings` of the
     same planted data: `fit_seconds` is `SVD.fit` alone (its trainset built outside the timing)."""
     SVD = _surprise()[0]
@@ -461,22 +469,15 @@ def svd_one(n_ratings, seed=0, log=print) -> dict:
 def scale(sizes=SCALE_SIZES, svd_sample=SVD_SAMPLE, seed=0, log=print) -> list[dict]:
     """`--scale`: each size, then Surprise on its sample, in its own subprocess (so that each row's
     peak memory is its own), one after the other."""
-    import subprocess
-    import tempfile
-
     sizes = [checks.whole("size", n) for n in sizes]
     jobs = [("--scale-one", n) for n in sizes] + ([("--scale-svd", svd_sample)] if svd_sample else [])
     rows = []
     for flag, n in jobs:
-        with tempfile.TemporaryDirectory() as tmp:
-            out = os.path.join(tmp, "row.json")
-            load = os.getloadavg()[0]
-            done = subprocess.run([sys.executable, "-m", "cfnb", "bench", flag, str(n), "--seed", str(seed),
-                                   "--json", out], capture_output=True, text=True)
-            if done.returncode:
-                raise SystemExit(f"cfnb bench {flag} {n} failed:\n{done.stderr[-3000:]}")
-            with open(out) as f:
-                (row,) = json.load(f)
+        load = os.getloadavg()[0]
+        done, written = bench_subprocess([flag, str(n), "--seed", str(seed)])
+        if done.returncode:
+            raise SystemExit(f"cfnb bench {flag} {n} failed:\n{done.stderr[-3000:]}")
+        (row,) = written
         row["load_before"] = load
         rows.append(row)
         log(f"  {row['name']:<19} {n:>11,} ratings: first epoch {row['fit_seconds']:6.1f} s, warm epoch "
@@ -660,7 +661,7 @@ def main(args) -> int:
         f"TensorFlow {info['tensorflow']}, JAX {info['jax']}; load {info['load_before']:.2f}")
     if args.scale:
         rows = scale(_sizes(args.scale_sizes), int(float(args.svd_sample)), seed=args.seed, log=log)
-        checks, text = scale_targets(rows), scale_table(rows)
+        verdicts, text = scale_targets(rows), scale_table(rows)
         if args.plot:
             plot_scale(rows, args.plot)
             log(f"plotted {args.plot}")
@@ -670,12 +671,12 @@ def main(args) -> int:
                      spread=args.spread, repeat=args.repeat, same_only=args.same_only, log=log)
         if backend.name() == "tensorflow" and not args.no_other_backend and not args.same_only:
             rows += other_backend_rows("jax", args, log)
-        checks, text = targets(rows), table(rows)
+        verdicts, text = targets(rows), table(rows)
     info["load_after"] = os.getloadavg()[0]
     for r in rows:
         r["machine"] = info
     log("\n" + text)
-    for target, ok, figures in checks:
+    for target, ok, figures in verdicts:
         log(f"{'HOLDS' if ok else 'SHORT'}  {target}: {figures}")
     log(f"load average {info['load_before']:.2f} before, {info['load_after']:.2f} after")
     return _write(rows, args.json)
