@@ -21,6 +21,7 @@ INTERNALS = {
                                      "(the fast engines' own dropout, the JAX engine's lazy rows)",
     "Adam._momentums, Adam._velocities, Adam._get_variable_index": "the Adam moments of one variable "
                                                                     "(the fast engines' own Adam steps)",
+    "Adagrad._accumulators": "the Adagrad accumulator of one variable (the fast engines' own Adagrad steps)",
     "Operation._inbound_nodes, KerasTensor._keras_history": "which layers feed a layer (the summary's "
                                                             "'Connected to' column and the graph picture)",
     "keras.src.backend.common.global_state": "seed Keras on JAX or PyTorch without importing TensorFlow",
@@ -30,6 +31,7 @@ INTERNALS = {
 # The private names, as this Keras spells them (a test renames one to play a Keras without it).
 GRAPH_RUNNER = "_run_through_graph"
 ADAM_SLOTS = ("_momentums", "_velocities", "_get_variable_index")
+ADAGRAD_SLOTS = ("_accumulators", "_get_variable_index")
 INBOUND = ("_inbound_nodes", "_keras_history")
 SEED_STATE = ("keras.src.backend.common.global_state", "keras.src.random.seed_generator",
               "keras.src.utils.rng_utils")
@@ -48,8 +50,8 @@ def missing(model: keras.Model) -> str | None:
     optimizer = getattr(model, "optimizer", None)
     if optimizer is None:
         return None
-    momentums, velocities, index = ADAM_SLOTS
-    needed = (index,) + ((momentums, velocities) if optimizer.built else ())
+    *slots, index = _slot_names(optimizer)
+    needed = (index,) + (tuple(slots) if optimizer.built else ())
     lacking = [a for a in needed if not hasattr(optimizer, a)]
     if lacking:
         return f"this Keras's {type(optimizer).__name__} has no {', '.join(lacking)} to update in place"
@@ -61,11 +63,17 @@ def run_through_graph(model: keras.Model, inputs, operation_fn):
     return getattr(model, GRAPH_RUNNER)(inputs, operation_fn=operation_fn)
 
 
-def adam_slots(optimizer, variable) -> tuple:
-    """The (first moment, second moment) variables an Adam optimizer keeps for `variable`."""
-    momentums, velocities, index = (getattr(optimizer, a) for a in ADAM_SLOTS)
+def optimizer_slots(optimizer, variable) -> tuple:
+    """The variables an optimizer keeps for `variable`: Adam's (first moment, second moment), or
+    Adagrad's (accumulator,)."""
+    *slots, index = (getattr(optimizer, a) for a in _slot_names(optimizer))
     k = index(variable)
-    return momentums[k], velocities[k]
+    return tuple(slot[k] for slot in slots)
+
+
+def _slot_names(optimizer) -> tuple:
+    """The private names of `optimizer`'s per-variable slot lists, then of its index function."""
+    return ADAGRAD_SLOTS if isinstance(optimizer, keras.optimizers.Adagrad) else ADAM_SLOTS
 
 
 # --------------------------------------------------------------------------------------- display

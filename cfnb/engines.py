@@ -11,15 +11,19 @@ continues with the optimizer state, a switch to `engine="keras"`). There is one 
 * JAX: `cfnb.fast_jax.JaxEngine`, a `jax.lax.fori_loop` over `model.stateless_call` in one `jax.jit`.
 
 Both take the same arguments and offer the same methods (`fit`, `evaluate`, `penalty`, `reseed`,
-`release`, `label`), and `engine_for` picks the backend's. Two update rules, chosen with `update=`:
+`release`, `label`), and `engine_for` picks the backend's. They train with the model's optimizer,
+Keras's Adam or Adagrad (`OPTIMIZERS`), by one of two update rules, chosen with `update=`:
 
 * ``"exact"`` (the default): the same maths as Keras's `model.fit` on that backend (checked weight
   for weight by `tests/test_fast.py`); see each engine's docstring for how.
-* ``"lazy"``: a sparse Adam that reads and writes only the embedding rows in the batch (their
-  moments too), with the l2 gradient ``2*l2*w`` added for each (non-padding) occurrence of a row.
-  This is *not* Keras's maths (rows absent from a batch stand still), is much cheaper on big
-  tables, and is what `cfnb.recipes.BEST_RECIPE` uses. Layers other than embeddings always get
-  Keras's dense Adam.
+* ``"lazy"``: a sparse update that reads and writes only the embedding rows in the batch (and
+  their optimizer slots), with the l2 gradient ``2*l2*w`` added for each (non-padding) occurrence
+  of a row. This is *not* Keras's maths (rows absent from a batch stand still), is much cheaper on
+  big tables, and is what `cfnb.recipes.BEST_RECIPE` uses. Adam sums a row's occurrences first
+  and then takes Keras's step on the sum; Adagrad adds each occurrence's squared gradient to the
+  accumulator and moves the row by ``lr * g / sqrt(acc + epsilon)``, g summed over occurrences
+  (which is what Keras's Adagrad on TensorFlow does with an unregularised embedding's sparse
+  gradient). Layers other than embeddings always get the optimizer's dense Keras step.
 
 Callbacks follow Keras's protocol: `on_train_begin`, `on_epoch_begin`, `on_train_batch_begin` /
 `on_train_batch_end` for every step (replayed right after the chunk that ran those steps, so batch
@@ -50,6 +54,7 @@ from . import backend
 from .models import MOVIE_IN, USER_IN
 
 UPDATES = ("exact", "lazy")
+OPTIMIZERS = ("Adam", "Adagrad")  # Keras's own classes, as `fit_stages(optimizer="adam" | "adagrad")` makes them
 BACKENDS = ("tensorflow", "jax")
 LAYERS = ("InputLayer", "Embedding", "Flatten", "Dot", "Add", "Concatenate", "Dense", "Dropout",
           "ScaledSigmoid", "Activation", "Rescaling", "Multiply")
@@ -78,11 +83,12 @@ def unsupported(model: keras.Model) -> str | None:
             return f"embedding {layer.name!r} has a {type(reg).__name__} regularizer (only L2 is supported)"
     opt = getattr(model, "optimizer", None)
     if getattr(model, "compiled", False) and opt is not None:
-        if type(opt) is not keras.optimizers.Adam:
-            return f"the optimizer is {type(opt).__name__}, not Adam"
-        if opt.amsgrad or opt.weight_decay or opt.clipnorm or opt.clipvalue or opt.global_clipnorm \
-                or opt.use_ema or getattr(opt, "gradient_accumulation_steps", None):
-            return "the Adam optimizer has options (amsgrad, weight decay, clipping, EMA...) the engine lacks"
+        if type(opt).__name__ not in OPTIMIZERS or type(opt) is not getattr(keras.optimizers, type(opt).__name__):
+            return f"the optimizer is {type(opt).__name__}, not {' or '.join(OPTIMIZERS)}"
+        if getattr(opt, "amsgrad", False) or opt.weight_decay or opt.clipnorm or opt.clipvalue \
+                or opt.global_clipnorm or opt.use_ema or getattr(opt, "gradient_accumulation_steps", None):
+            return (f"the {type(opt).__name__} optimizer has options (amsgrad, weight decay, clipping, EMA...) "
+                    "the engine lacks")
         loss = getattr(model, "loss", None)
         if loss not in ("mse", "mean_squared_error") and type(loss).__name__ != "MeanSquaredError":
             return f"the loss is {loss!r}, not mean squared error"

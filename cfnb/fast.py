@@ -2,8 +2,8 @@
 
 The driver (epochs, batch order, callbacks, validation, Stop) is `cfnb.engines.ChunkedEngine`; see
 `cfnb.engines` for what a fast engine is and the two update rules. Here a chunk is a
-`tf.while_loop` over a pre-shuffled index that updates the model's variables and the Adam
-optimizer's slots in place.
+`tf.while_loop` over a pre-shuffled index that updates the model's variables and the optimizer's
+slots (Adam's moments, Adagrad's accumulators) in place.
 
 * ``"exact"``: Keras adds the embeddings' l2 penalty ``l2 * sum(W**2)`` to the loss, so every row of
   every table gets the gradient ``2*l2*W`` at every step, and Keras's Adam is dense: rows absent
@@ -13,7 +13,10 @@ optimizer's slots in place.
   on TensorFlow, Keras's sum of squared per-occurrence gradients in the second moment); only the
   order of float additions differs. `tests/test_fast.py` checks it against `model.fit` weight for
   weight.
-* ``"lazy"``: Adam on the rows in the batch only, with `scatter_update`.
+* ``"lazy"``: Adam on the rows in the batch only, with `scatter_update`; Adagrad with `scatter_add`.
+
+Keras's Adagrad is done the same way (``acc += g**2``, ``w -= lr * g / sqrt(acc + epsilon)``,
+dense, with the same squares of a sparse gradient).
 
 Dropout: Keras's TensorFlow dropout draws with the `AUTO_SELECT` random algorithm, which under
 XLA on CPU costs about 0.4 ms a call; the engine runs Dropout layers with its own
@@ -33,7 +36,7 @@ from .models import MOVIE_IN, USER_IN
 
 
 class FastEngine(ChunkedEngine):
-    """Train one Keras model (and its Adam optimizer) many steps per TensorFlow call.
+    """Train one Keras model (and its Adam or Adagrad optimizer) many steps per TensorFlow call.
 
     Args: as `cfnb.engines.ChunkedEngine` (model, batch_size, update, jit_compile, seed).
     """
@@ -43,7 +46,8 @@ class FastEngine(ChunkedEngine):
     def __init__(self, model: keras.Model, batch_size: int = 64, update: str = "exact",
                  jit_compile: bool = True, seed: int | None = None):
         super().__init__(model, batch_size, update, jit_compile, seed)
-        self._slots = [backend.adam_slots(self.optimizer, v) for v in self.variables]
+        self._slots = [backend.optimizer_slots(self.optimizer, v) for v in self.variables]
+        self._adagrad = isinstance(self.optimizer, keras.optimizers.Adagrad)
         self._chunk_fn = tf.function(self._chunk, jit_compile=self.jit_compile, reduce_retracing=True,
                                     autograph=False)
         self._eval_fn = tf.function(self._sq_errors, reduce_retracing=True, autograph=False)
@@ -68,34 +72,44 @@ class FastEngine(ChunkedEngine):
             total = tf.reduce_sum(w * tf.square(pred - y))
             loss = total / tf.maximum(tf.reduce_sum(w), 1.0)
         grads = tape.gradient(loss, self.variables)
-        t = tf.cast(self.optimizer.iterations + 1, tf.float32)
         lr = tf.cast(self.optimizer.learning_rate, tf.float32)
-        b1, b2 = self.optimizer.beta_1, self.optimizer.beta_2
-        alpha = lr * tf.sqrt(1 - tf.pow(tf.constant(b2, tf.float32), t)) / (1 - tf.pow(tf.constant(b1, tf.float32), t))
-        for var, grad, (mom, vel), sparse in zip(self.variables, grads, self._slots, self._sparse):
-            if grad is None:
-                continue
-            l2 = self._l2.get(id(var), 0.0)
-            if sparse:
-                self._lazy_adam(var, mom, vel, grad, w, l2, alpha)
-            else:
-                self._dense_adam(var, mom, vel, grad, l2, alpha)
+        if self._adagrad:
+            dense, lazy, scale = self._dense_adagrad, self._lazy_adagrad, lr
+        else:
+            t = tf.cast(self.optimizer.iterations + 1, tf.float32)
+            b1, b2 = self.optimizer.beta_1, self.optimizer.beta_2
+            scale = lr * tf.sqrt(1 - tf.pow(tf.constant(b2, tf.float32), t)) / (1 - tf.pow(tf.constant(b1, tf.float32), t))
+            dense, lazy = self._dense_adam, self._lazy_adam
+        for var, grad, slots, sparse in zip(self.variables, grads, self._slots, self._sparse):
+            if grad is not None:
+                (lazy if sparse else dense)(var, slots, grad, w, self._l2.get(id(var), 0.0), scale)
         self.optimizer.iterations.assign_add(1)
         return total
 
-    def _dense_adam(self, var, mom, vel, grad, l2, alpha):
-        """Keras's Adam step on the whole variable, with the dense l2 gradient 2*l2*W."""
-        eps = self.optimizer.epsilon
-        value = tf.convert_to_tensor(var.value)
+    def _dense_gradient(self, var, grad, l2):
+        """The whole variable's gradient with the dense l2 term 2*l2*W, and its square as Keras
+        accumulates it (a sparse gradient is squared row by row before duplicate rows are summed)."""
         if isinstance(grad, tf.IndexedSlices) and not l2:
-            # Keras squares a sparse gradient row by row before summing duplicate rows.
-            g = tf.convert_to_tensor(grad)
-            g2 = tf.convert_to_tensor(tf.IndexedSlices(tf.square(grad.values), grad.indices, grad.dense_shape))
-        else:
-            g = tf.convert_to_tensor(grad)
-            if l2:
-                g = g + (2.0 * l2) * value
-            g2 = tf.square(g)
+            g2 = tf.IndexedSlices(tf.square(grad.values), grad.indices, grad.dense_shape)
+            return tf.convert_to_tensor(grad), tf.convert_to_tensor(g2)
+        g = tf.convert_to_tensor(grad)
+        if l2:
+            g = g + (2.0 * l2) * tf.convert_to_tensor(var.value)
+        return g, tf.square(g)
+
+    def _batch_rows(self, var, grad, w, l2):
+        """(row ids, each occurrence's gradient with its l2 term 2*l2*w_row, the rows' weights)."""
+        idx = tf.reshape(tf.cast(grad.indices, tf.int32), [-1])
+        vals = tf.reshape(grad.values, [tf.shape(idx)[0], -1])
+        rows = tf.gather(var.value, idx)
+        if l2:
+            vals = vals + (2.0 * l2) * rows * tf.reshape(w, [-1, 1])
+        return idx, vals, rows
+
+    def _dense_adam(self, var, slots, grad, w, l2, alpha):
+        """Keras's Adam step on the whole variable."""
+        mom, vel = slots
+        g, g2 = self._dense_gradient(var, grad, l2)
         b1, b2 = self.optimizer.beta_1, self.optimizer.beta_2
         m_new = mom.value + (g - mom.value) * (1 - b1)
         v_new = vel.value + (g2 - vel.value) * (1 - b2)
@@ -106,15 +120,12 @@ class FastEngine(ChunkedEngine):
         m_new, v_new = _flush_denormals(m_new), _flush_denormals(v_new)
         mom.assign(m_new)
         vel.assign(v_new)
-        var.assign(_flush_denormals(value - (m_new * alpha) / (tf.sqrt(v_new) + eps)))
+        var.assign(_flush_denormals(var.value - (m_new * alpha) / (tf.sqrt(v_new) + self.optimizer.epsilon)))
 
-    def _lazy_adam(self, var, mom, vel, grad, w, l2, alpha):
+    def _lazy_adam(self, var, slots, grad, w, l2, alpha):
         """Adam on the rows in the batch only; a row's gradient sums all its occurrences."""
-        idx = tf.reshape(tf.cast(grad.indices, tf.int32), [-1])
-        vals = tf.reshape(grad.values, [tf.shape(idx)[0], -1])
-        rows = tf.gather(var.value, idx)
-        if l2:
-            vals = vals + (2.0 * l2) * rows * tf.reshape(w, [-1, 1])
+        mom, vel = slots
+        idx, vals, rows = self._batch_rows(var, grad, w, l2)
         gsum = _sum_duplicates(idx, vals)
         b1, b2, eps = self.optimizer.beta_1, self.optimizer.beta_2, self.optimizer.epsilon
         m_new = b1 * tf.gather(mom.value, idx) + (1 - b1) * gsum
@@ -124,6 +135,23 @@ class FastEngine(ChunkedEngine):
         mom.value.scatter_update(tf.IndexedSlices(m_new, idx))
         vel.value.scatter_update(tf.IndexedSlices(v_new, idx))
         var.value.scatter_update(tf.IndexedSlices(w_new, idx))
+
+    def _dense_adagrad(self, var, slots, grad, w, l2, lr):
+        """Keras's Adagrad step on the whole variable."""
+        (acc,) = slots
+        g, g2 = self._dense_gradient(var, grad, l2)
+        acc_new = acc.value + g2
+        acc.assign(acc_new)
+        var.assign(_flush_denormals(var.value - (lr * g) / tf.sqrt(acc_new + self.optimizer.epsilon)))
+
+    def _lazy_adagrad(self, var, slots, grad, w, l2, lr):
+        """Adagrad on the rows in the batch only: each occurrence's squared gradient joins the
+        accumulator, then every occurrence's step is taken (scatter-adds, no sort)."""
+        (acc,) = slots
+        idx, vals, _ = self._batch_rows(var, grad, w, l2)
+        acc.value.scatter_add(tf.IndexedSlices(tf.square(vals), idx))
+        step = (lr * vals) / tf.sqrt(tf.gather(acc.value, idx) + self.optimizer.epsilon)
+        var.value.scatter_sub(tf.IndexedSlices(step, idx))
 
     def _chunk(self, users, movies, ratings, order, n, start, count):
         """Steps `start .. start+count-1` of an epoch whose shuffled order is `order` (steps, batch)."""

@@ -7,15 +7,15 @@ as plain arrays; after each chunk they are written back into the `keras.Variable
 `predict` and `save` see the model as it is.
 
 * ``"exact"``: each step is the step of Keras's own JAX trainer: `model.stateless_call` with its
-  regularisation losses, `jax.value_and_grad`, then `optimizer.stateless_apply` (Keras's Adam,
-  dense on every table, as `model.fit` on JAX). The only difference is the last, partial batch of
+  regularisation losses, `jax.value_and_grad`, then `optimizer.stateless_apply` (Keras's Adam
+  or Adagrad, dense on every table, as `model.fit` on JAX). The only difference is the last, partial batch of
   an epoch: it is padded to full size with weight-0 rows (one compiled shape), and its mean is
   taken over the real rows, which is the same number. `tests/test_fast.py` checks it against
   `model.fit` weight for weight.
 * ``"lazy"``: the embedding lookups are swapped (through `cfnb.backend.run_through_graph`) for
   the gathered rows plus a zero offset, so the gradient is taken with respect to the batch's rows
-  only, and Adam reads and writes only those rows (and their moments); other layers get the dense
-  Adam step with Keras's formula.
+  only, and Adam or Adagrad reads and writes only those rows (and their slots); other layers get
+  the optimizer's dense step with Keras's formula.
 
 Dropout is Keras's own (its seed generators' state is carried through the loop); `seed=` restarts
 each Dropout layer's generator from (seed, layer, optimizer step).
@@ -42,7 +42,7 @@ from .models import MOVIE_IN, USER_IN
 
 
 class JaxEngine(ChunkedEngine):
-    """Train one Keras model (and its Adam optimizer) many steps per compiled JAX call.
+    """Train one Keras model (and its Adam or Adagrad optimizer) many steps per compiled JAX call.
 
     Args: as `cfnb.engines.ChunkedEngine` (model, batch_size, update, jit_compile, seed); JAX
     always compiles, so `jit_compile` only shows in `label`.
@@ -58,7 +58,7 @@ class JaxEngine(ChunkedEngine):
         opt_vars = self.optimizer.variables
         where = {id(v): k for k, v in enumerate(opt_vars)}
         self._iteration = where[id(self.optimizer.iterations)]
-        self._slot_index = [tuple(where[id(s)] for s in backend.adam_slots(self.optimizer, v))
+        self._slot_index = [tuple(where[id(s)] for s in backend.optimizer_slots(self.optimizer, v))
                             for v in self.variables] if update == "lazy" else []
         tables = {id(layer.embeddings): layer for layer in model.layers
                   if isinstance(layer, keras.layers.Embedding)}
@@ -166,29 +166,26 @@ class JaxEngine(ChunkedEngine):
         return total, non_trainable, dict(zip(dense_at, dense_grads)), rows
 
     def _lazy_step(self, state, u, m, y, w):
-        """One Adam step with Keras's formula: on the batch's rows for embeddings, dense for other layers."""
+        """One step of the optimizer's Keras formula: on the batch's rows for embeddings, dense for other layers."""
         total, non_trainable, dense_grads, rows = self._gradients(state, u, m, y, w)
         trainable, opt_vars = list(state[0]), list(state[2])
         opt = self.optimizer
         t = opt_vars[self._iteration] + 1
         with keras.StatelessScope(state_mapping=list(zip(opt.variables, opt_vars))):
             lr = jnp.asarray(keras.ops.convert_to_tensor(opt.learning_rate), jnp.float32)
-        step = t.astype(jnp.float32)
-        alpha = lr * jnp.sqrt(1 - jnp.power(jnp.float32(opt.beta_2), step)) / (1 - jnp.power(jnp.float32(opt.beta_1), step))
-        adam = _Adam(opt.beta_1, opt.beta_2, opt.epsilon, alpha)
-        for k, (mi, vi) in enumerate(self._slot_index):
-            var, mom, vel = trainable[k], opt_vars[mi], opt_vars[vi]
+        rule = _Adagrad(opt, lr) if isinstance(opt, keras.optimizers.Adagrad) else _Adam(opt, lr, t)
+        for k, at in enumerate(self._slot_index):
+            var, slots = trainable[k], [opt_vars[i] for i in at]
             if k in dense_grads:
-                trainable[k], opt_vars[mi], opt_vars[vi] = adam(var, mom, vel, dense_grads[k])
-                continue
-            idx, g = rows[k]
-            l2 = self._l2.get(id(self.variables[k]), 0.0)
-            old = var[idx], mom[idx], vel[idx]
-            if l2:  # the penalty's gradient 2*l2*w, once per (non-padding) occurrence of a row
-                g = g + (2.0 * l2) * old[0] * w[:, None]
-            new = adam(*old, _sum_duplicates(idx, g))
-            # Every occurrence of a row carries the same new values, so duplicate writes agree.
-            trainable[k], opt_vars[mi], opt_vars[vi] = (a.at[idx].set(b) for a, b in zip((var, mom, vel), new))
+                trainable[k], slots = rule.dense(var, slots, dense_grads[k])
+            else:
+                idx, g = rows[k]
+                l2 = self._l2.get(id(self.variables[k]), 0.0)
+                if l2:  # the penalty's gradient 2*l2*w, once per (non-padding) occurrence of a row
+                    g = g + (2.0 * l2) * var[idx] * w[:, None]
+                trainable[k], slots = rule.rows(var, slots, idx, g)
+            for i, value in zip(at, slots):
+                opt_vars[i] = value
         opt_vars[self._iteration] = t
         return (trainable, non_trainable, opt_vars), total
 
@@ -231,15 +228,44 @@ class JaxEngine(ChunkedEngine):
 
 
 class _Adam:
-    """Keras's Adam update (`keras.optimizers.Adam.update_step`), as a function of arrays."""
+    """Keras's Adam update (`keras.optimizers.Adam.update_step`), as functions of arrays."""
 
-    def __init__(self, beta_1, beta_2, epsilon, alpha):
-        self.beta_1, self.beta_2, self.epsilon, self.alpha = beta_1, beta_2, epsilon, alpha
+    def __init__(self, opt, lr, t):
+        step = t.astype(jnp.float32)
+        self.beta_1, self.beta_2, self.epsilon = opt.beta_1, opt.beta_2, opt.epsilon
+        self.alpha = lr * jnp.sqrt(1 - jnp.power(jnp.float32(opt.beta_2), step)) / (
+            1 - jnp.power(jnp.float32(opt.beta_1), step))
 
-    def __call__(self, var, mom, vel, grad):
+    def dense(self, var, slots, grad):
+        """The step on a whole variable: (new variable, new (momentum, velocity))."""
+        mom, vel = slots
         mom = mom + (grad - mom) * (1 - self.beta_1)
         vel = vel + (jnp.square(grad) - vel) * (1 - self.beta_2)
-        return var - (mom * self.alpha) / (jnp.sqrt(vel) + self.epsilon), mom, vel
+        return var - (mom * self.alpha) / (jnp.sqrt(vel) + self.epsilon), (mom, vel)
+
+    def rows(self, var, slots, idx, grad):
+        """The step on rows `idx` only, a row's gradient summed over its occurrences first."""
+        new, new_slots = self.dense(var[idx], [s[idx] for s in slots], _sum_duplicates(idx, grad))
+        # Every occurrence of a row carries the same new values, so duplicate writes agree.
+        return var.at[idx].set(new), tuple(s.at[idx].set(n) for s, n in zip(slots, new_slots))
+
+
+class _Adagrad:
+    """Keras's Adagrad update (`keras.optimizers.Adagrad.update_step`), as functions of arrays."""
+
+    def __init__(self, opt, lr):
+        self.lr, self.epsilon = lr, opt.epsilon
+
+    def dense(self, var, slots, grad):
+        """The step on a whole variable: (new variable, (new accumulator,))."""
+        acc = slots[0] + jnp.square(grad)
+        return var - (self.lr * grad) / jnp.sqrt(acc + self.epsilon), (acc,)
+
+    def rows(self, var, slots, idx, grad):
+        """The step on rows `idx` only: each occurrence's square joins the accumulator (as Keras on
+        TensorFlow does for a sparse gradient), then each occurrence's step (scatter-adds, no sort)."""
+        acc = slots[0].at[idx].add(jnp.square(grad))
+        return var.at[idx].add(-(self.lr * grad) / jnp.sqrt(acc[idx] + self.epsilon)), (acc,)
 
 
 def compilation_cache_dir() -> Path | None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import copy
 import math
 import signal
 import threading
@@ -234,27 +235,68 @@ def current_lr(model: keras.Model) -> float:
     return float(keras.ops.convert_to_numpy(model.optimizer.learning_rate))
 
 
+def make_optimizer(optimizer="adam", lr: float = 1e-3) -> keras.optimizers.Optimizer:
+    """A new Keras optimizer at learning rate `lr`.
+
+    Args:
+        optimizer: a Keras name ("adam", "adagrad", ...), a Keras config dict (e.g.
+            `{"class_name": "Adagrad", "config": {"initial_accumulator_value": 0.0}}`, as a recipe
+            holds it), or a Keras optimizer (used as it is).
+        lr: its learning rate (not for an optimizer given as an object).
+    """
+    if isinstance(optimizer, keras.optimizers.Optimizer):
+        return optimizer
+    if not isinstance(optimizer, (str, dict)):
+        raise ArgumentTypeError(f"optimizer must be a name such as 'adam' or 'adagrad', a Keras optimizer config "
+                                f"dict or a keras.optimizers.Optimizer, got {type(optimizer).__name__}.")
+    try:
+        made = keras.optimizers.get(copy.deepcopy(optimizer))  # Keras rewrites a config dict in place
+    except (ValueError, TypeError, KeyError) as error:
+        raise ArgumentError(f"optimizer {optimizer!r} is not a Keras optimizer ({error}); use a name such as "
+                            "'adam' or 'adagrad', or a config dict like {'class_name': 'Adagrad', 'config': {...}}."
+                            ) from None
+    made.learning_rate = float(lr)
+    return made
+
+
 def compile_model(model: keras.Model, lr: float = 1e-3, optimizer=None, loss: str = "mse",
                   **compile_kwargs) -> keras.Model:
-    """Compile with the lesson's choices: Adam, mean squared error, and an RMSE metric (with
-    loss="bce": the logistic loss on the raw scores, for implicit feedback, see `cfnb.implicit`)."""
+    """Compile with the lesson's choices: Adam (or `optimizer`, anything `make_optimizer` takes),
+    mean squared error, and an RMSE metric (with loss="bce": the logistic loss on the raw scores,
+    for implicit feedback, see `cfnb.implicit`)."""
+    optimizer = make_optimizer("adam" if optimizer is None else optimizer, lr)
     if loss == "bce":
-        return implicit.compile_bce(model, optimizer or keras.optimizers.Adam(lr), **compile_kwargs)
-    model.compile(optimizer=optimizer or keras.optimizers.Adam(lr), loss="mse",
-                  metrics=[keras.metrics.RootMeanSquaredError(name="rmse")], **compile_kwargs)
+        return implicit.compile_bce(model, optimizer, **compile_kwargs)
+    model.compile(optimizer=optimizer, loss="mse", metrics=[keras.metrics.RootMeanSquaredError(name="rmse")],
+                  **compile_kwargs)
     return model
+
+
+def _check_optimizer(model, optimizer):
+    """Check `fit_stages`' optimizer (made again, inside any strategy's scope, when it compiles);
+    refuse one that differs from the optimizer a compiled model already trains with."""
+    if optimizer is None:
+        return None
+    made = make_optimizer(optimizer)
+    current = getattr(model, "optimizer", None) if getattr(model, "compiled", False) else None
+    if current is not None and type(current) is not type(made):
+        raise CfnbError(f"The model is compiled with {type(current).__name__}, not {type(made).__name__}: fit_stages "
+                        f"keeps a compiled model's optimizer and its state. Leave optimizer= out to go on with "
+                        f"{type(current).__name__}, or compile it again first with "
+                        f"cfnb.training.compile_model(model, optimizer=...) (which starts the optimizer afresh).")
+    return optimizer
 
 
 def fit_stages(model: keras.Model, train: Ratings, val: Ratings | None = None, stages=None,
                batch_size: int = 64, progress="auto", callbacks=(), history: StagedHistory | None = None,
                stop: threading.Event | None = None, seed: int | None = None, engine: str = "auto",
                update: str = "exact", strategy=None, distribution=None, loss: str = "mse",
-               negatives: int = 4) -> StagedHistory:
+               negatives: int = 4, optimizer=None) -> StagedHistory:
     """Fit `model` in stages, each at its own learning rate, returning one history across stages.
 
     Args:
-        model: a Keras model with inputs `user_in` and `movie_in` (compiled with Adam and MSE if not
-            compiled yet).
+        model: a Keras model with inputs `user_in` and `movie_in` (compiled with `optimizer` and MSE
+            if not compiled yet).
         train, val: `Ratings` to fit on and to validate on after each epoch, in one id vocabulary (a
             split of one set, or val coded with `train.encode(...)`). The model is bound to the
             vocabulary of the first set it is trained on; a set coded in another is refused. Val
@@ -271,12 +313,12 @@ def fit_stages(model: keras.Model, train: Ratings, val: Ratings | None = None, s
             without `stages` the fit runs what it had left (see `StagedHistory.plan`).
         stop: a `threading.Event`; once set, training ends after the current batch.
         seed: if given, seeds shuffling and dropout for a reproducible fit.
-        engine: "fast" (`cfnb.engines`: many steps per compiled call, the same Adam maths as
-            Keras; on TensorFlow and JAX), "keras" (`model.fit`), or "auto" (default): fast for
+        engine: "fast" (`cfnb.engines`: many steps per compiled call, the same Adam or Adagrad
+            maths as Keras; on TensorFlow and JAX), "keras" (`model.fit`), or "auto" (default): fast for
             models it supports (cfnb's, on TensorFlow or JAX, no strategy or distribution), Keras
             otherwise; under a `strategy`, cfnb's strategy loop (`cfnb.distributed`).
-        update: with the fast engine, "exact" (Keras's dense Adam and l2, default) or "lazy" (only
-            the rows in each batch; the best recipe's choice, see `cfnb.recipes`).
+        update: with the fast engine, "exact" (Keras's dense optimizer step and l2, default) or
+            "lazy" (only the rows in each batch; the best recipe's choice, see `cfnb.recipes`).
         strategy: a `tf.distribute.Strategy` to train under (TensorFlow; build the model inside its
             `scope()`), e.g. `MultiWorkerMirroredStrategy` on every worker of a cluster or
             `MirroredStrategy` over one machine's devices. cfnb's models train in
@@ -292,6 +334,9 @@ def fit_stages(model: keras.Model, train: Ratings, val: Ratings | None = None, s
             interaction, with the logistic loss on the model's raw score; through Keras's `model.fit` on any backend; not under a strategy or distribution). See
             `cfnb.implicit` for the sampling, the seeds and what the history's columns mean then.
         negatives: with loss="bce", sampled negatives per interaction (He et al. used 4).
+        optimizer: what to compile an uncompiled model with (anything `make_optimizer` takes: "adam",
+            "adagrad", a Keras config dict...); None: Adam, as the lesson. The fast engines run Keras's
+            Adam and Adagrad; a compiled model keeps its own optimizer (another one is refused).
 
     After the fit, the model records what it was trained on (`cfnb.trained_on(model)`: the users and
     movies with training ratings, the mean, the scale), which `predict`, `recommend` and `evaluate`
@@ -313,6 +358,7 @@ def fit_stages(model: keras.Model, train: Ratings, val: Ratings | None = None, s
     strategy, distribution = distributed.check(model, strategy, distribution)
     checks.one_of("loss", loss, implicit.LOSSES)
     negatives = checks.whole("negatives", negatives)
+    _check_optimizer(model, optimizer)
     rows = len(train) * (1 + negatives if loss == "bce" else 1)
     batch_size = min(batch_size, max(rows, 1))  # a batch larger than the epoch is the epoch (no padding to it)
     if loss == "bce" and (strategy is not None or distribution is not None):
@@ -320,7 +366,7 @@ def fit_stages(model: keras.Model, train: Ratings, val: Ratings | None = None, s
                         "or distribution yet. Leave strategy= and distribution= out for implicit feedback.")
     with _fitting(model):
         return _fit_stages(model, train, val, stages, batch_size, progress, callbacks, history, stop, seed,
-                           engine, update, strategy, distribution, loss, negatives)
+                           engine, update, strategy, distribution, loss, negatives, optimizer)
 
 
 def _check_fit_arguments(model, train, val, callbacks, history, stop, progress):
@@ -387,7 +433,7 @@ def _fitting(model):
 
 
 def _fit_stages(model, train, val, stages, batch_size, progress, callbacks, history, stop, seed, engine, update,
-                strategy, distribution=None, loss="mse", negatives=4):
+                strategy, distribution=None, loss="mse", negatives=4, optimizer=None):
     history = history if history is not None else StagedHistory()
     plan = history.plan(stages)
     history.interrupted = False
@@ -398,7 +444,7 @@ def _fit_stages(model, train, val, stages, batch_size, progress, callbacks, hist
             backend.set_random_seed(int(seed))  # keras.utils.set_random_seed, without TensorFlow on JAX
         with distributed.scope(strategy, distribution):  # optimizer variables laid out like the model's
             if not getattr(model, "compiled", False) or model.optimizer is None:
-                compile_model(model, plan[0][1].lr, loss=loss)
+                compile_model(model, plan[0][1].lr, optimizer=optimizer, loss=loss)
             if not model.optimizer.built:  # so the checkpoint below holds the optimizer's slots too
                 model.optimizer.build(model.trainable_variables)
         if loss == "bce":  # sampled negatives each epoch (cfnb.implicit)

@@ -87,6 +87,10 @@ def model(small):
     ({"stop": True}, cfnb.ArgumentTypeError, r"stop must be a threading\.Event"),
     ({"engine": "torch"}, cfnb.ArgumentError, r"engine must be one of 'auto', 'fast', 'keras'; got 'torch'"),
     ({"stages": [(0, 1)]}, cfnb.CfnbError, r"learning rate must be a positive number"),
+    ({"optimizer": "adamx"}, cfnb.ArgumentError, r"optimizer 'adamx' is not a Keras optimizer"),
+    ({"optimizer": {"class_name": "Adagrad", "config": {"accumulate": 0}}}, cfnb.ArgumentError,
+     r"optimizer \{'class_name': 'Adagrad'.* is not a Keras optimizer"),
+    ({"optimizer": 0.01}, cfnb.ArgumentTypeError, r"optimizer must be a name such as 'adam' or 'adagrad'"),
 ])
 def test_fit_stages_names_the_bad_argument(model, split, kwargs, error, message):
     train, val = split

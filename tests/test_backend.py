@@ -29,7 +29,7 @@ def batch(small, n=8):
 
 
 def test_every_internal_is_listed_once():
-    assert len(backend.INTERNALS) == 4
+    assert len(backend.INTERNALS) == 5
     assert backend.GRAPH_RUNNER in next(iter(backend.INTERNALS))
 
 
@@ -56,13 +56,28 @@ def test_internal_adam_slots(small):
     for name in backend.ADAM_SLOTS:
         assert hasattr(model.optimizer, name), f"Adam.{name} " + GONE.format(v=keras.__version__)
     table = model.get_layer("movie_factors").embeddings
-    mom, vel = backend.adam_slots(model.optimizer, table)
+    mom, vel = backend.optimizer_slots(model.optimizer, table)
     assert tuple(mom.shape) == tuple(vel.shape) == tuple(table.shape)
     assert any(mom is v for v in model.optimizer.variables) and any(vel is v for v in model.optimizer.variables)
     x = batch(small, 64)
     model.fit(x, np.full(64, 4.0, np.float32), batch_size=64, epochs=1, verbose=0)
     rows = np.unique(x[MOVIE_IN])
     assert np.abs(keras.ops.convert_to_numpy(mom)[rows]).sum() > 0  # the slot Keras's own Adam moved
+
+
+def test_internal_adagrad_slots(small):
+    model = compile_model(nn(small), 0.05, optimizer="adagrad")
+    model.optimizer.build(model.trainable_variables)
+    for name in backend.ADAGRAD_SLOTS:
+        assert hasattr(model.optimizer, name), f"Adagrad.{name} " + GONE.format(v=keras.__version__)
+    table = model.get_layer("movie_factors").embeddings
+    acc, = backend.optimizer_slots(model.optimizer, table)
+    assert tuple(acc.shape) == tuple(table.shape) and any(acc is v for v in model.optimizer.variables)
+    x = batch(small, 64)
+    model.fit(x, np.full(64, 4.0, np.float32), batch_size=64, epochs=1, verbose=0)
+    grown = keras.ops.convert_to_numpy(acc) - 0.1  # Keras's initial accumulator value
+    rows = np.unique(x[MOVIE_IN])
+    assert grown[rows].sum() > 0 and (grown >= 0).all()  # the slot Keras's own Adagrad adds squared gradients to
 
 
 def test_internal_inbound_nodes(small):
@@ -112,6 +127,15 @@ def test_without_adam_slots_fits_fall_back_to_model_fit(small, monkeypatch):
     monkeypatch.setattr(backend, "ADAM_SLOTS", ("_moments_gone", "_velocities", "_get_variable_index"))
     history = cfnb.fit_stages(model, train, val, stages=[(1e-2, 1)], progress=False)
     assert "_moments_gone" in unsupported(model)
+    assert len(history) == 1 and not getattr(model, "_cfnb_fast_engines", None)
+
+
+def test_without_adagrad_slots_fits_fall_back_to_model_fit(small, monkeypatch):
+    train, val = small.split(seed=1)
+    model = cfnb.build_model("dot", small.n_users, small.n_items, n_factors=3, seed=0)
+    monkeypatch.setattr(backend, "ADAGRAD_SLOTS", ("_accumulators_gone", "_get_variable_index"))
+    history = cfnb.fit_stages(model, train, val, stages=[(0.05, 1)], progress=False, optimizer="adagrad")
+    assert "_accumulators_gone" in unsupported(model)
     assert len(history) == 1 and not getattr(model, "_cfnb_fast_engines", None)
 
 

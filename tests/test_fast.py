@@ -12,17 +12,19 @@ import cfnb
 from helpers import raw_rmse
 from cfnb.errors import CfnbError
 from cfnb.engines import engine_class, unsupported
+from cfnb.recipes import ADAGRAD
 from cfnb.training import compile_model, current_lr
 
 
-def twins(kind, small, **hp):
+def twins(kind, small, optimizer="adam", **hp):
     """Two models with identical initial weights, compiled alike."""
     if kind == "nn":
         hp = {"dropout_in": 0.0, "dropout_hidden": 0.0, **hp}
     models = []
     for _ in range(2):
         keras.utils.set_random_seed(0)
-        models.append(compile_model(cfnb.build_model(kind, small.n_users, small.n_items, n_factors=4, **hp), 1e-2))
+        model = cfnb.build_model(kind, small.n_users, small.n_items, n_factors=4, **hp)
+        models.append(compile_model(model, 1e-2, optimizer=optimizer))
     return models
 
 
@@ -39,6 +41,20 @@ def test_exact_update_is_model_fit_step_for_step(small, kind, batch_size):
         np.testing.assert_allclose(np.asarray(a), np.asarray(b), atol=2e-6)
 
 
+@pytest.mark.parametrize("kind, hp", [("dot", {}), ("bias", {"l2": 0.0}), ("nn", {})])  # l2 0: sparse gradients
+@pytest.mark.parametrize("optimizer", ["adagrad", ADAGRAD])  # Keras's default accumulator (0.1), and 0
+def test_exact_adagrad_is_model_fit_step_for_step(small, kind, hp, optimizer):
+    train, _ = small.split(seed=1)
+    keras_model, fast_model = twins(kind, small, optimizer=optimizer, **hp)
+    keras_model.fit(train.x, train.y, batch_size=100, epochs=2, shuffle=False, verbose=0)
+    engine_class()(fast_model, 100, update="exact").fit(train.x, train.y, epochs=2, shuffle=False)
+    assert isinstance(fast_model.optimizer, keras.optimizers.Adagrad)
+    for a, b in zip(keras_model.get_weights(), fast_model.get_weights()):
+        np.testing.assert_allclose(a, b, atol=2e-6)
+    for a, b in zip(keras_model.optimizer.variables, fast_model.optimizer.variables):  # iterations, accumulators
+        np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-5, atol=2e-6)
+
+
 def test_bias_l2_and_y_range_match_too(small):
     train, _ = small.split(seed=1)
     keras_model, fast_model = twins("bias", small, bias_l2=1e-3, y_range=(0.5, 5.0))
@@ -48,12 +64,13 @@ def test_bias_l2_and_y_range_match_too(small):
         np.testing.assert_allclose(a, b, atol=2e-6)
 
 
-def test_lazy_update_touches_only_rows_in_the_batch(small):
+@pytest.mark.parametrize("optimizer", ["adam", ADAGRAD])
+def test_lazy_update_touches_only_rows_in_the_batch(small, optimizer):
     train, _ = small.split(seed=1)
     one = {k: v[:64] for k, v in train.x.items()}
     touched = np.unique(one["movie_in"])
     for update, still in (("lazy", True), ("exact", False)):
-        model = twins("dot", small)[0]
+        model = twins("dot", small, optimizer=optimizer)[0]
         before = model.get_layer("movie_factors").get_weights()[0].copy()
         engine_class()(model, 64, update=update).fit(one, train.y[:64], epochs=1, shuffle=False)
         after = model.get_layer("movie_factors").get_weights()[0]
@@ -141,14 +158,32 @@ def test_models_the_engine_cannot_run_fall_back_or_refuse(small):
         cfnb.fit_stages(model, train, val, progress=False, engine="turbo")
     with pytest.raises(CfnbError, match="update"):
         cfnb.fit_stages(model, train, val, progress=False, update="sparse")
+    model.compile(optimizer=keras.optimizers.Adagrad(0.01, clipnorm=1.0), loss="mse")
+    assert "Adagrad optimizer has options" in unsupported(model)
+
+
+def test_fit_stages_compiles_with_the_optimizer_asked_for_and_keeps_it(small):
+    train, val = small.split(seed=1)
+    model = cfnb.build_model("bias", small.n_users, small.n_items, n_factors=4)
+    history = cfnb.fit_stages(model, train, val, stages=[(0.05, 1)], progress=False, optimizer=ADAGRAD)
+    assert type(model.optimizer) is keras.optimizers.Adagrad and model.optimizer.initial_accumulator_value == 0.0
+    assert model._cfnb_fast_engines  # the fast engine runs Adagrad
+    history = cfnb.fit_stages(model, train, val, stages=[(0.05, 1)], progress=False, optimizer="adagrad",
+                              history=history)  # the same optimizer: goes on with its state
+    assert len(history) == 2
+    with pytest.raises(CfnbError, match="compiled with Adagrad, not Adam"):
+        cfnb.fit_stages(model, train, val, stages=[(1e-2, 1)], progress=False, optimizer="adam")
+    assert len(history) == 2 and type(model.optimizer) is keras.optimizers.Adagrad
 
 
 def test_recommended_recipe_fits(small):
     recipe = cfnb.recommended("bias")
     assert recipe["fit"]["update"] == "lazy" and recipe["build"]["y_range"] == (0.0, 5.5)
+    assert recipe["fit"]["optimizer"] == {"class_name": "Adagrad", "config": {"initial_accumulator_value": 0.0}}
     train, val = small.split(seed=1)
     model, history = cfnb.recipes.fit_recipe(recipe, train, val, seed=0, stages=[(1e-2, 1)], batch_size=256)
     assert len(history) == 1 and np.isfinite(history.val_rmse)
+    assert recipe["fit"]["optimizer"]["class_name"] == "Adagrad"  # unchanged (Keras rewrites config dicts it is given)
     assert "y_range" in cfnb.recommended("nn")["build"] and "bias_l2" not in cfnb.recommended("nn")["build"]
 
 
@@ -178,4 +213,34 @@ def test_lazy_update_is_sparse_adam_by_the_formula(small):
                 table[row] -= alpha * mom[row] / (np.sqrt(vel[row]) + 1e-7)
     for name, table in tables.items():
         np.testing.assert_allclose(model.get_layer(name).get_weights()[0], table, atol=1e-6)
+    assert int(keras.ops.convert_to_numpy(model.optimizer.iterations)) == 2
+
+
+def test_lazy_update_is_sparse_adagrad_by_the_formula(small):
+    """Two lazy Adagrad steps (one with a row twice, one padded) against the formula in numpy: each
+    occurrence's square joins the accumulator, the row moves by lr * (summed gradient) / sqrt(acc + eps)."""
+    model = cfnb.build_model("dot", small.n_users, small.n_items, n_factors=3, l2=1e-2, seed=0)
+    compile_model(model, 0.05, optimizer={"class_name": "Adagrad", "config": {"initial_accumulator_value": 0.1}})
+    users, movies = np.array([0, 0, 1, 2, 3, 0]), np.array([5, 6, 5, 7, 8, 9])
+    y = np.array([4.0, 3.0, 5.0, 1.0, 2.0, 3.5], np.float32)
+    tables = {"user_factors": model.get_layer("user_factors").get_weights()[0].astype(np.float64),
+              "movie_factors": model.get_layer("movie_factors").get_weights()[0].astype(np.float64)}
+    engine_class()(model, 4, update="lazy").fit({"user_in": users, "movie_in": movies}, y, epochs=1, shuffle=False)
+
+    accumulators = {k: np.full_like(v, 0.1) for k, v in tables.items()}
+    for rows in [slice(0, 4), slice(4, 6)]:
+        u, m, r = users[rows], movies[rows], y[rows]
+        U, M = tables["user_factors"], tables["movie_factors"]
+        err = (U[u] * M[m]).sum(1) - r
+        grads = {"user_factors": (u, 2 * err[:, None] * M[m] / len(r) + 2 * 1e-2 * U[u]),
+                 "movie_factors": (m, 2 * err[:, None] * U[u] / len(r) + 2 * 1e-2 * M[m])}
+        for name, (ids, g) in grads.items():
+            table, acc = tables[name], accumulators[name]
+            for row in np.unique(ids):
+                acc[row] += (g[ids == row] ** 2).sum(0)
+                table[row] -= 0.05 * g[ids == row].sum(0) / np.sqrt(acc[row] + 1e-7)
+    for name, table in tables.items():
+        np.testing.assert_allclose(model.get_layer(name).get_weights()[0], table, atol=1e-6)
+        slot, = cfnb.backend.optimizer_slots(model.optimizer, model.get_layer(name).embeddings)
+        np.testing.assert_allclose(keras.ops.convert_to_numpy(slot), accumulators[name], rtol=1e-5)
     assert int(keras.ops.convert_to_numpy(model.optimizer.iterations)) == 2
