@@ -3,8 +3,8 @@
 `model.fit` at the lesson's batch size of 64 spends most of its time outside the maths: Python, the
 data pipeline and one compiled-call launch per step. A fast engine runs a chunk of steps (up to a
 whole epoch) in ONE compiled call over a pre-shuffled index, and writes the results into the same
-`keras.Model`'s variables and the same Adam optimizer's slots, so a model trained here behaves
-exactly like one trained by `model.fit` afterwards (saving, `predict`, another `fit_stages` call that
+`keras.Model`'s variables and the same optimizer's slots (Adam's moments, Adagrad's accumulators),
+so a model trained here behaves exactly like one trained by `model.fit` afterwards (saving, `predict`, another `fit_stages` call that
 continues with the optimizer state, a switch to `engine="keras"`). There is one per backend:
 
 * TensorFlow: `cfnb.fast.FastEngine`, a `tf.while_loop` in one XLA-compiled `tf.function`;

@@ -183,7 +183,7 @@ def _clone(model: keras.Model) -> keras.Model:
     twin.build(copy.trainable_variables)
     if optimizer.built and len(optimizer.variables) == len(twin.variables):
         for mine, theirs in zip(twin.variables, optimizer.variables):
-            mine.assign(keras.ops.convert_to_numpy(theirs))  # Adam's step count, momentums, velocities
+            mine.assign(keras.ops.convert_to_numpy(theirs))  # the step count and the slots (moments, accumulators)
     return copy
 
 
