@@ -244,3 +244,37 @@ def test_lazy_update_is_sparse_adagrad_by_the_formula(small):
         slot, = cfnb.backend.optimizer_slots(model.optimizer, model.get_layer(name).embeddings)
         np.testing.assert_allclose(keras.ops.convert_to_numpy(slot), accumulators[name], rtol=1e-5)
     assert int(keras.ops.convert_to_numpy(model.optimizer.iterations)) == 2
+
+
+@pytest.mark.parametrize("update", ["exact", "lazy"])
+def test_models_of_one_signature_share_the_compiled_loop_and_each_trains_itself(small, monkeypatch, update):
+    """TensorFlow compiles one loop per graph and shape: a second model of the same kind and sizes reuses it
+    (no new compile), trains exactly as it would with a loop of its own, and leaves the first model alone."""
+    from cfnb import backend, fast
+
+    train, _ = small.split(seed=1)
+    first, second = twins("nn", small, dropout_in=0.2)  # with dropout: the seed reaches the shared loop
+    alone, _ = twins("nn", small, dropout_in=0.2)
+    engines = {}
+    for name, model, seed in (("first", first, 3), ("second", second, 5)):
+        engines[name] = engine_class()(model, 64, update=update, seed=seed)
+        engines[name].fit(train.x, train.y, epochs=1)
+    after_first = [w.copy() for w in first.get_weights()]
+    if backend.name() == "tensorflow":
+        assert engines["second"]._loop is engines["first"]._loop
+        monkeypatch.setattr(fast, "_LOOPS", fast.weakref.WeakValueDictionary())  # a loop of its own
+    engines["alone"] = engine_class()(alone, 64, update=update, seed=5)
+    if backend.name() == "tensorflow":
+        assert engines["alone"]._loop is not engines["first"]._loop
+    engines["alone"].fit(train.x, train.y, epochs=1)
+    for a, b in zip(second.get_weights(), alone.get_weights()):
+        np.testing.assert_array_equal(a, b)
+    for a, b in zip(second.optimizer.variables, alone.optimizer.variables):
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+    for a, b in zip(first.get_weights(), after_first):
+        np.testing.assert_array_equal(a, b)
+    assert not all(np.array_equal(a, b) for a, b in zip(first.get_weights(), second.get_weights()))
+    other = cfnb.build_model("nn", small.n_users, small.n_items + 1, n_factors=4)  # another size: another loop
+    compile_model(other, 1e-2)
+    if backend.name() == "tensorflow":
+        assert engine_class()(other, 64, update=update)._loop is not engines["first"]._loop
