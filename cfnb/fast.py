@@ -87,16 +87,20 @@ class FastEngine(ChunkedEngine):
         """This model's variables, as the shared loop takes them (TensorFlow variables, not Keras's)."""
         opt = self.optimizer
         return ([v.value for v in self.variables], [[s.value for s in slots] for slots in self._slots],
-                opt.iterations.value, opt.learning_rate.value if self._loop.shared else None)
+                opt.iterations.value, opt.learning_rate.value if self._loop.shared else None,
+                [v.value for v in self.model.non_trainable_variables])  # frozen layers read theirs too
 
     # ----------------------------------------------------------------------------- graph code
     # Traced once per signature, with this (the first) engine's model as the template: every tensor
     # read from a model's variables comes from the `state` argument, so the loop serves any model
     # with the same signature.
-    def _forward(self, values, u, m, step, seed, training):
-        """The model's output for the batch, with its trainable variables read from `values`."""
+    def _forward(self, values, fixed, u, m, step, seed, training):
+        """The model's output for the batch, its trainable variables read from `values` and the others
+        (frozen layers, seed states) from the variables `fixed`."""
         inputs = [u[:, None], m[:, None]]
-        with keras.StatelessScope(state_mapping=list(zip(self.model.trainable_variables, values))):
+        mapping = list(zip(self.model.trainable_variables, values)) + list(zip(
+            self.model.non_trainable_variables, [tf.convert_to_tensor(v) for v in fixed]))
+        with keras.StatelessScope(state_mapping=mapping):
             if not (training and self._dropouts):
                 return tf.reshape(self.model(inputs, training=training), [-1])
 
@@ -108,11 +112,11 @@ class FastEngine(ChunkedEngine):
             return tf.reshape(backend.run_through_graph(self.model, inputs, operation), [-1])
 
     def _step(self, state, u, m, y, w, seed):
-        variables, slots, iterations, lr = state
+        variables, slots, iterations, lr, fixed = state
         step = tf.cast(iterations, tf.int32)
         with tf.GradientTape() as tape:
             values = [tf.convert_to_tensor(v) for v in variables]
-            pred = self._forward(values, u, m, step, seed, training=True)
+            pred = self._forward(values, fixed, u, m, step, seed, training=True)
             total = tf.reduce_sum(w * tf.square(pred - y))
             loss = total / tf.maximum(tf.reduce_sum(w), 1.0)
         grads = tape.gradient(loss, variables)
@@ -212,9 +216,9 @@ class FastEngine(ChunkedEngine):
         _, acc = tf.while_loop(lambda i, acc: i < stop, body, (start, tf.constant(0.0)))
         return acc
 
-    def _sq_errors(self, variables, users, movies, ratings):
-        values = [tf.convert_to_tensor(v) for v in variables]
-        pred = self._forward(values, users, movies, tf.constant(0), tf.constant(0), training=False)
+    def _sq_errors(self, state, users, movies, ratings):
+        values = [tf.convert_to_tensor(v) for v in state[0]]
+        pred = self._forward(values, state[4], users, movies, tf.constant(0), tf.constant(0), training=False)
         return tf.reduce_sum(tf.square(pred - ratings))
 
     # ---------------------------------------------------------------------- the driver's hooks
@@ -229,7 +233,7 @@ class FastEngine(ChunkedEngine):
                                       tf.constant(count), tf.constant(self._seed, tf.int32)))
 
     def _sq_error_sum(self, users, movies, ratings) -> float:
-        return float(self._loop.sq_errors(self._state()[0], users, movies, ratings))
+        return float(self._loop.sq_errors(self._state(), users, movies, ratings))
 
 
 #: Compiled loops shared by engines of the same signature (`FastEngine._signature`), while any holds one.

@@ -278,3 +278,23 @@ def test_models_of_one_signature_share_the_compiled_loop_and_each_trains_itself(
     compile_model(other, 1e-2)
     if backend.name() == "tensorflow":
         assert engine_class()(other, 64, update=update)._loop is not engines["first"]._loop
+
+
+def test_a_frozen_layer_is_read_from_each_model_under_a_shared_loop(small):
+    """Frozen weights are not trained, but they are each model's own: two models of one signature whose
+    frozen movie tables differ predict from their own tables."""
+    train, val = small.split(seed=1)
+    first, second = twins("dot", small)
+    for model in (first, second):
+        model.get_layer("movie_factors").trainable = False
+        compile_model(model, 1e-2)
+    table = second.get_layer("movie_factors").get_weights()[0]
+    second.get_layer("movie_factors").set_weights([table[::-1] * 2.0])  # different frozen weights
+    frozen = second.get_layer("movie_factors").get_weights()[0].copy()
+    for model in (first, second):
+        engine = engine_class()(model, 64, seed=0)
+        engine.fit(train.x, train.y, epochs=1)
+        assert engine.evaluate(val.x, val.y) == pytest.approx(raw_rmse(model, val) ** 2, rel=1e-4)
+    np.testing.assert_array_equal(second.get_layer("movie_factors").get_weights()[0], frozen)
+    assert not np.allclose(first.get_layer("user_factors").get_weights()[0],
+                           second.get_layer("user_factors").get_weights()[0])
