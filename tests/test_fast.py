@@ -187,24 +187,37 @@ def test_recommended_recipe_fits(small):
     assert "y_range" in cfnb.recommended("nn")["build"] and "bias_l2" not in cfnb.recommended("nn")["build"]
 
 
-def test_lazy_update_is_sparse_adam_by_the_formula(small):
-    """Two lazy steps (one with a row twice, one padded) against the formula written out in numpy."""
-    model = compile_model(cfnb.build_model("dot", small.n_users, small.n_items, n_factors=3, l2=1e-2, seed=0), 1e-2)
+def lazy_epoch_of_two_batches(model):
+    """Train `model` (dot, l2 1e-2) lazily for one epoch of six ratings in batches of 4 (one row twice in the
+    first, the second padded). Returns its tables before the epoch, as float64 for the test's formula to
+    update in place, and `gradients(batch)`: each table's (row ids, per-occurrence gradients of the
+    batch's mean squared error plus the l2 term) at the tables' current values."""
     users, movies = np.array([0, 0, 1, 2, 3, 0]), np.array([5, 6, 5, 7, 8, 9])
     y = np.array([4.0, 3.0, 5.0, 1.0, 2.0, 3.5], np.float32)
     tables = {"user_factors": model.get_layer("user_factors").get_weights()[0].astype(np.float64),
               "movie_factors": model.get_layer("movie_factors").get_weights()[0].astype(np.float64)}
     engine_class()(model, 4, update="lazy").fit({"user_in": users, "movie_in": movies}, y, epochs=1, shuffle=False)
 
-    moments = {k: (np.zeros_like(v), np.zeros_like(v)) for k, v in tables.items()}
-    for t, rows in enumerate([slice(0, 4), slice(4, 6)], start=1):
-        u, m, r = users[rows], movies[rows], y[rows]
+    def gradients(batch):
+        u, m, r = users[batch], movies[batch], y[batch]
         U, M = tables["user_factors"], tables["movie_factors"]
         err = (U[u] * M[m]).sum(1) - r
-        grads = {"user_factors": (u, 2 * err[:, None] * M[m] / len(r) + 2 * 1e-2 * U[u]),
-                 "movie_factors": (m, 2 * err[:, None] * U[u] / len(r) + 2 * 1e-2 * M[m])}
+        return {"user_factors": (u, 2 * err[:, None] * M[m] / len(r) + 2 * 1e-2 * U[u]),
+                "movie_factors": (m, 2 * err[:, None] * U[u] / len(r) + 2 * 1e-2 * M[m])}
+    return tables, gradients
+
+
+BATCHES = [slice(0, 4), slice(4, 6)]
+
+
+def test_lazy_update_is_sparse_adam_by_the_formula(small):
+    """Two lazy steps (one with a row twice, one padded) against the formula written out in numpy."""
+    model = compile_model(cfnb.build_model("dot", small.n_users, small.n_items, n_factors=3, l2=1e-2, seed=0), 1e-2)
+    tables, gradients = lazy_epoch_of_two_batches(model)
+    moments = {k: (np.zeros_like(v), np.zeros_like(v)) for k, v in tables.items()}
+    for t, batch in enumerate(BATCHES, start=1):
         alpha = 1e-2 * np.sqrt(1 - 0.999 ** t) / (1 - 0.9 ** t)
-        for name, (ids, g) in grads.items():
+        for name, (ids, g) in gradients(batch).items():
             table, (mom, vel) = tables[name], moments[name]
             for row in np.unique(ids):
                 grad = g[ids == row].sum(0)
@@ -221,20 +234,10 @@ def test_lazy_update_is_sparse_adagrad_by_the_formula(small):
     occurrence's square joins the accumulator, the row moves by lr * (summed gradient) / sqrt(acc + eps)."""
     model = cfnb.build_model("dot", small.n_users, small.n_items, n_factors=3, l2=1e-2, seed=0)
     compile_model(model, 0.05, optimizer={"class_name": "Adagrad", "config": {"initial_accumulator_value": 0.1}})
-    users, movies = np.array([0, 0, 1, 2, 3, 0]), np.array([5, 6, 5, 7, 8, 9])
-    y = np.array([4.0, 3.0, 5.0, 1.0, 2.0, 3.5], np.float32)
-    tables = {"user_factors": model.get_layer("user_factors").get_weights()[0].astype(np.float64),
-              "movie_factors": model.get_layer("movie_factors").get_weights()[0].astype(np.float64)}
-    engine_class()(model, 4, update="lazy").fit({"user_in": users, "movie_in": movies}, y, epochs=1, shuffle=False)
-
+    tables, gradients = lazy_epoch_of_two_batches(model)
     accumulators = {k: np.full_like(v, 0.1) for k, v in tables.items()}
-    for rows in [slice(0, 4), slice(4, 6)]:
-        u, m, r = users[rows], movies[rows], y[rows]
-        U, M = tables["user_factors"], tables["movie_factors"]
-        err = (U[u] * M[m]).sum(1) - r
-        grads = {"user_factors": (u, 2 * err[:, None] * M[m] / len(r) + 2 * 1e-2 * U[u]),
-                 "movie_factors": (m, 2 * err[:, None] * U[u] / len(r) + 2 * 1e-2 * M[m])}
-        for name, (ids, g) in grads.items():
+    for batch in BATCHES:
+        for name, (ids, g) in gradients(batch).items():
             table, acc = tables[name], accumulators[name]
             for row in np.unique(ids):
                 acc[row] += (g[ids == row] ** 2).sum(0)
