@@ -54,7 +54,7 @@ from . import backend
 from .models import MOVIE_IN, USER_IN
 
 UPDATES = ("exact", "lazy")
-OPTIMIZERS = ("Adam", "Adagrad")  # Keras's own classes, as `fit_stages(optimizer="adam" | "adagrad")` makes them
+OPTIMIZERS = (keras.optimizers.Adam, keras.optimizers.Adagrad)  # Keras's own classes, not subclasses
 BACKENDS = ("tensorflow", "jax")
 LAYERS = ("InputLayer", "Embedding", "Flatten", "Dot", "Add", "Concatenate", "Dense", "Dropout",
           "ScaledSigmoid", "Activation", "Rescaling", "Multiply")
@@ -83,8 +83,8 @@ def unsupported(model: keras.Model) -> str | None:
             return f"embedding {layer.name!r} has a {type(reg).__name__} regularizer (only L2 is supported)"
     opt = getattr(model, "optimizer", None)
     if getattr(model, "compiled", False) and opt is not None:
-        if type(opt).__name__ not in OPTIMIZERS or type(opt) is not getattr(keras.optimizers, type(opt).__name__):
-            return f"the optimizer is {type(opt).__name__}, not {' or '.join(OPTIMIZERS)}"
+        if type(opt) not in OPTIMIZERS:
+            return f"the optimizer is {type(opt).__name__}, not {' or '.join(c.__name__ for c in OPTIMIZERS)}"
         if getattr(opt, "amsgrad", False) or opt.weight_decay or opt.clipnorm or opt.clipvalue \
                 or opt.global_clipnorm or opt.use_ema or getattr(opt, "gradient_accumulation_steps", None):
             return (f"the {type(opt).__name__} optimizer has options (amsgrad, weight decay, clipping, EMA...) "

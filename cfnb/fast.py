@@ -146,7 +146,7 @@ class FastEngine(ChunkedEngine):
         return g, tf.square(g)
 
     def _batch_rows(self, var, grad, w, l2):
-        """(row ids, each occurrence's gradient with its l2 term 2*l2*w_row, the rows' weights)."""
+        """(row ids, each occurrence's gradient with its l2 term 2*l2*w_row, the rows' current values)."""
         idx = tf.reshape(tf.cast(grad.indices, tf.int32), [-1])
         vals = tf.reshape(grad.values, [tf.shape(idx)[0], -1])
         rows = tf.gather(var, idx)
