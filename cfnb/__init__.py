@@ -1,28 +1,40 @@
-"""cfnb: collaborative filtering with Keras in Jupyter, after fast.ai's lesson 4."""
+"""cfnb: collaborative filtering with Keras in Jupyter, after fast.ai's lesson 4.
 
-from . import quiet as _quiet
+Every public name is declared here, once: the subpackages (data, models, training, evaluation, display,
+widgets, bench) can move inside without breaking `from cfnb import ...`.
+"""
+
+from cfnb import quiet as _quiet
 
 _quiet.install()  # before Keras loads: TensorFlow's start-up log lines stay out of cells and terminals
 
-from .data import DataWarning, Ratings, load_ratings, synthetic  # noqa: E402
-from .display import graph, load_ipython_extension, summary, unload_ipython_extension  # noqa: E402
-from .errors import (ArgumentError, ArgumentTypeError, CfnbError, DataError, DownloadError,  # noqa: E402
-                     ModelFileError, VocabularyError)
-from .models import KINDS, build_model  # noqa: E402
-from .codegen import model_code  # noqa: E402
-from .lr_finder import LRFind, lr_find  # noqa: E402
-from .movielens import data_home, movielens  # noqa: E402
-from .persist import load, save  # noqa: E402
-from .predict import evaluate, predict, predictions_table  # noqa: E402
-from .vocabulary import trained_on  # noqa: E402
-from .training import LESSON_NN_STAGES, LESSON_STAGES, Stage, StagedHistory, fit_stages  # noqa: E402
-from .baselines import baselines, ranking_baselines  # noqa: E402
-from .ranking import ranking_metrics  # noqa: E402
-from .protocol import hit_rate_ndcg, leave_last_out, sample_negatives  # noqa: E402
-from . import implicit, recipes  # noqa: E402
-from .recipes import BEST_RECIPE, recommended  # noqa: E402
-from .explore import factor_pca, movie_bias, rated_highest, recommend  # noqa: E402
-from .widgets import Builder, Compare, Explore, Lab, StagedFit  # noqa: E402
+# ruff: noqa: E402
+import importlib as _importlib
+
+from cfnb.data.movielens import data_home, movielens
+from cfnb.data.ratings import Ratings, load_ratings
+from cfnb.data.synthetic import synthetic
+from cfnb.display.summaries import graph, load_ipython_extension, summary, unload_ipython_extension
+from cfnb.errors import (ArgumentError, ArgumentTypeError, CfnbError, DataError, DataWarning, DownloadError,
+                         ModelFileError, VocabularyError)
+from cfnb.evaluation.baselines import baselines, ranking_baselines
+from cfnb.evaluation.explore import factor_pca, item_bias, rated_highest, recommend
+from cfnb.evaluation.predictions import evaluate, predict, predictions_table
+from cfnb.evaluation.protocol import hit_rate_ndcg, leave_last_out, sample_negatives
+from cfnb.evaluation.ranking import ranking_metrics
+from cfnb.models.build import build_model
+from cfnb.models.code import model_code
+from cfnb.models.files import load, save
+from cfnb.models.kinds import KINDS
+from cfnb.models.record import trained_on
+from cfnb.training import implicit, recipes
+from cfnb.training.fit import fit_stages
+from cfnb.training.lr_finder import LRFind, lr_find
+from cfnb.training.recipes import BEST_RECIPE, recommended
+from cfnb.training.stages import LESSON_NN_STAGES, LESSON_STAGES, Stage, StagedHistory
+from cfnb.widgets import Builder, Compare, Explore, Lab, StagedFit
+
+movie_bias = item_bias  # the lesson's word, kept for notebooks written before 0.2
 
 __version__ = "0.1.0"
 __all__ = [
@@ -33,7 +45,24 @@ __all__ = [
     "VocabularyError", "DataWarning", "save", "load", "trained_on",
     "load_ipython_extension", "unload_ipython_extension",
     "baselines", "ranking_baselines", "ranking_metrics", "leave_last_out", "sample_negatives", "hit_rate_ndcg",
-    "movie_bias", "factor_pca", "recommend", "rated_highest",
+    "item_bias", "movie_bias", "factor_pca", "recommend", "rated_highest",
     "Lab", "Builder", "StagedFit", "Compare", "Explore",
     "recipes", "BEST_RECIPE", "recommended", "implicit",
 ]
+
+# The flat modules of 0.1.0, by their old names (`from cfnb import engines` keeps working).
+_MOVED = {
+    "backend": "cfnb.backend", "checks": "cfnb.checks", "errors": "cfnb.errors", "quiet": "cfnb.quiet",
+    "delimited": "cfnb.data.delimited", "vocabulary": "cfnb.models.record", "persist": "cfnb.models.files",
+    "codegen": "cfnb.models.code", "engines": "cfnb.training.engines", "fast": "cfnb.training.engines.tensorflow",
+    "fast_jax": "cfnb.training.engines.jax", "distributed": "cfnb.training.distributed",
+    "lr_finder": "cfnb.training.lr_finder", "progress": "cfnb.training.progress", "ranking": "cfnb.evaluation.ranking",
+    "protocol": "cfnb.evaluation.protocol", "explore": "cfnb.evaluation.explore", "workspace": "cfnb.widgets.workspace",
+    "bench": "cfnb.bench", "cli": "cfnb.cli",
+}
+
+
+def __getattr__(name):
+    if name in _MOVED:
+        return _importlib.import_module(_MOVED[name])
+    raise AttributeError(f"module 'cfnb' has no attribute {name!r}")

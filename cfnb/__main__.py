@@ -1,5 +1,6 @@
 """`python -m cfnb ...` runs the command line."""
 
-from .cli import main
+from cfnb.cli import main
+
 
 raise SystemExit(main())

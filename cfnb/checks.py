@@ -11,7 +11,8 @@ import math
 import numbers
 import os
 
-from .errors import ArgumentError, ArgumentTypeError
+from cfnb.errors import ArgumentError, ArgumentTypeError
+
 
 
 def _show(value) -> str:

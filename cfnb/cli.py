@@ -12,9 +12,9 @@ from pathlib import Path
 def demo(data: str = "ml-latest-small", seed: int = 42, progress="terminal", use_synthetic: bool = False) -> list[dict]:
     """Train dot, bias and NN with the lesson's stages (and the bias model with cfnb's recommended
     recipe) and return one result row per model."""
-    from . import LESSON_NN_STAGES, LESSON_STAGES, build_model, fit_stages, movielens, synthetic
-    from .errors import DownloadError
-    from .recipes import fit_recipe, recommended
+    from cfnb import LESSON_NN_STAGES, LESSON_STAGES, build_model, fit_stages, movielens, synthetic
+    from cfnb.errors import DownloadError
+    from cfnb.training.recipes import fit_recipe, recommended
 
     ratings = None
     if not use_synthetic:
@@ -48,7 +48,7 @@ def lesson_notebooks() -> list:
     package, else (a source checkout) `notebooks/*.ipynb` beside the package."""
     from importlib.resources import files
 
-    from .errors import CfnbError
+    from cfnb.errors import CfnbError
 
     packaged = files("cfnb") / "lessons"
     if packaged.is_dir():
@@ -74,8 +74,8 @@ def copy_lessons(folder=".", force: bool = False, log=print) -> dict[str, list[s
         `{"copied": [...], "unchanged": [...], "kept": [...]}` (file names): copied (new, or replaced
         with `force`), already identical, and edited copies left as they were.
     """
-    from . import checks
-    from .errors import CfnbError
+    from cfnb import checks
+    from cfnb.errors import CfnbError
 
     target = Path(checks.path("folder", folder))
     if target.exists() and not target.is_dir():
@@ -113,7 +113,7 @@ def main(argv=None) -> int:
     p_demo.add_argument("--data", default="ml-latest-small", help="MovieLens set (default ml-latest-small)")
     p_demo.add_argument("--seed", type=int, default=42)
     p_demo.add_argument("--synthetic", action="store_true", help="offline demo on synthetic ratings")
-    from .bench import add_parser as add_bench_parser
+    from cfnb.bench import add_parser as add_bench_parser
     add_bench_parser(sub)
     p_lessons = sub.add_parser("lessons", help="copy the lesson notebooks into a folder (the current one by "
                                                 "default), keeping copies you edited")
@@ -127,7 +127,7 @@ def main(argv=None) -> int:
               "with: jupyter lab " + str(Path(args.folder)))
         return 0
     if args.command == "bench":
-        from .bench import main as bench_main
+        from cfnb.bench import main as bench_main
         return bench_main(args)
     if args.command == "demo":
         rows = demo(args.data, args.seed, use_synthetic=args.synthetic)

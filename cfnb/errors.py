@@ -27,3 +27,7 @@ class ArgumentTypeError(ArgumentError, TypeError):
 
 class VocabularyError(CfnbError):
     """Ratings coded with another id vocabulary than the model's (or than the other set's)."""
+
+
+class DataWarning(UserWarning):
+    """Ratings that cfnb can use but that are probably not what you meant (duplicates, one user...)."""

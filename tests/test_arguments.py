@@ -181,7 +181,7 @@ def test_a_saved_file_follows_the_umask(fitted, split, tmp_path):
 KILLED_SAVE = textwrap.dedent("""
     import os, signal, sys
     import cfnb
-    import cfnb.persist as persist
+    import cfnb.models.files as persist
     ratings = cfnb.synthetic(n_users=20, n_items=20, n_ratings=200)
     model = cfnb.build_model("dot", ratings.n_users, ratings.n_items, n_factors=2)
     real_fsync = os.fsync

@@ -10,9 +10,9 @@ import pytest
 
 import cfnb
 from cfnb import backend
-from cfnb.engines import unsupported
-from cfnb.models import MOVIE_IN, USER_IN
-from cfnb.training import compile_model
+from cfnb.training.engines.chunked import unsupported
+from cfnb.names import ITEM_IN, USER_IN
+from cfnb.training.fit import compile_model
 
 GONE = "was removed or renamed in Keras {v}: update cfnb/backend.py (and the Keras bound in pyproject.toml)"
 EDGES = {"user_factors": ["user_in"], "movie_factors": ["movie_in"], "concat": ["user_factors", "movie_factors"],
@@ -25,7 +25,7 @@ def nn(small):
 
 
 def batch(small, n=8):
-    return {USER_IN: np.arange(n).reshape(-1, 1) % small.n_users, MOVIE_IN: np.arange(n).reshape(-1, 1) % small.n_items}
+    return {USER_IN: np.arange(n).reshape(-1, 1) % small.n_users, ITEM_IN: np.arange(n).reshape(-1, 1) % small.n_items}
 
 
 def test_every_internal_is_listed_once():
@@ -45,7 +45,7 @@ def test_internal_run_through_graph(small):
         seen.append(op.name)
         return op
 
-    out = backend.run_through_graph(model, [x[USER_IN], x[MOVIE_IN]], operation)
+    out = backend.run_through_graph(model, [x[USER_IN], x[ITEM_IN]], operation)
     np.testing.assert_allclose(keras.ops.convert_to_numpy(out), keras.ops.convert_to_numpy(model(x)), rtol=1e-6)
     assert {"user_factors", "movie_factors", "hidden", "score"} <= set(seen)
 
@@ -61,7 +61,7 @@ def test_internal_adam_slots(small):
     assert any(mom is v for v in model.optimizer.variables) and any(vel is v for v in model.optimizer.variables)
     x = batch(small, 64)
     model.fit(x, np.full(64, 4.0, np.float32), batch_size=64, epochs=1, verbose=0)
-    rows = np.unique(x[MOVIE_IN])
+    rows = np.unique(x[ITEM_IN])
     assert np.abs(keras.ops.convert_to_numpy(mom)[rows]).sum() > 0  # the slot Keras's own Adam moved
 
 
@@ -76,7 +76,7 @@ def test_internal_adagrad_slots(small):
     x = batch(small, 64)
     model.fit(x, np.full(64, 4.0, np.float32), batch_size=64, epochs=1, verbose=0)
     grown = keras.ops.convert_to_numpy(acc) - 0.1  # Keras's initial accumulator value
-    rows = np.unique(x[MOVIE_IN])
+    rows = np.unique(x[ITEM_IN])
     assert grown[rows].sum() > 0 and (grown >= 0).all()  # the slot Keras's own Adagrad adds squared gradients to
 
 
@@ -142,12 +142,12 @@ def test_without_adagrad_slots_fits_fall_back_to_model_fit(small, monkeypatch):
 def test_without_inbound_nodes_the_summary_reads_the_config(small, monkeypatch):
     model = nn(small)
     table = cfnb.summary(model).to_frame()
-    picture = cfnb.display.graph_svg(model)
+    picture = cfnb.display.summaries.graph_svg(model)
     monkeypatch.setattr(backend, "INBOUND", ("_inbound_nodes_gone", "_keras_history"))
     assert backend.inbound_layers(model.layers[2]) is None
     assert backend.inbound_from_config(model) == EDGES
     assert cfnb.summary(model).to_frame().equals(table)
-    assert cfnb.display.graph_svg(model) == picture
+    assert cfnb.display.summaries.graph_svg(model) == picture
     assert picture.count("<polyline") == sum(len(v) for v in EDGES.values())
 
 

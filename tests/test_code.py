@@ -117,7 +117,7 @@ def test_a_kind_registered_in_the_test_gets_its_code_with_no_special_case():
     @models.register("gmf_tmp", "element-wise product of the factors, weighted by a Dense layer", n_factors=8, l2=0.0)
     def gmf(g, n_factors, l2):
         u = g.user_embedding(n_factors, l2, models.USER_FACTORS)
-        m = g.movie_embedding(n_factors, l2, models.MOVIE_FACTORS)
+        m = g.item_embedding(n_factors, l2, models.ITEM_FACTORS)
         return g.dense(1, name="score")(layers.Flatten(name="flat")(layers.Multiply(name="product")([u, m])))
 
     try:
@@ -137,7 +137,7 @@ def test_graph_code_for_a_shared_layer_model():
     """A hand-written graph with one layer called twice: made once, called per input."""
     import keras
 
-    from cfnb.codegen import graph_code
+    from cfnb.models.code import graph_code
 
     a = keras.Input(shape=(4,), name="a")
     b = keras.Input(shape=(4,), name="b")
@@ -153,7 +153,7 @@ def test_graph_code_for_a_shared_layer_model():
 def test_graph_code_needs_a_functional_model():
     import keras
 
-    from cfnb.codegen import graph_code
+    from cfnb.models.code import graph_code
 
     sequential = keras.Sequential([keras.Input((3,)), layers.Dense(2)])
     with pytest.raises(ArgumentError, match="functional Keras model"):

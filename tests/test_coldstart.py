@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 import cfnb
-from cfnb.baselines import fit_biases
+from cfnb.data.biases import fit_biases
 
 COLD_USERS, COLD_ITEMS = [0, 1, 2, 3, 4], [0, 1, 2]  # codes whose every rating goes to validation
 

@@ -40,7 +40,7 @@ def test_a_second_process_loads_the_compiled_loop_and_trains_to_the_same_numbers
 
 @pytest.mark.parametrize("word", ["off", "0", "none", ""])
 def test_cfnb_jax_cache_off_turns_it_off(monkeypatch, word):
-    from cfnb.fast_jax import compilation_cache_dir, use_compilation_cache
+    from cfnb.training.engines.jax import compilation_cache_dir, use_compilation_cache
 
     monkeypatch.setenv("CFNB_JAX_CACHE", word)
     assert compilation_cache_dir() is None
@@ -59,7 +59,7 @@ def jax_config(monkeypatch):
 
 
 def test_a_cache_folder_you_set_in_jax_is_kept(jax_config, tmp_path):
-    from cfnb.fast_jax import compilation_cache_dir, use_compilation_cache
+    from cfnb.training.engines.jax import compilation_cache_dir, use_compilation_cache
 
     jax_config.update("jax_compilation_cache_dir", str(tmp_path / "mine"))
     assert compilation_cache_dir() == tmp_path / "mine"
@@ -68,7 +68,7 @@ def test_a_cache_folder_you_set_in_jax_is_kept(jax_config, tmp_path):
 
 
 def test_the_default_folder_is_in_cfnbs_user_cache(jax_config, monkeypatch, tmp_path):
-    from cfnb.fast_jax import compilation_cache_dir
+    from cfnb.training.engines.jax import compilation_cache_dir
 
     jax_config.update("jax_compilation_cache_dir", None)
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 import cfnb
-from cfnb.data import DataWarning
+from cfnb.errors import DataWarning
 
 
 def frame(**columns):

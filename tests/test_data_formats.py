@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 import cfnb
-from cfnb.data import DataWarning
+from cfnb.errors import DataWarning
 
 ROWS = [(196, 242, 3.0, 881250949), (186, 302, 3.0, 891717742), (22, 377, 1.0, 878887116),
         (244, 51, 2.0, 880606923), (196, 51, 4.5, 886397596)]

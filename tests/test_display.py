@@ -35,7 +35,7 @@ def test_graph_svg_is_valid_and_has_a_box_per_layer(bias_model):
     root = ET.fromstring(svg)
     ns = "{http://www.w3.org/2000/svg}"
     assert len(root.findall(f"{ns}g")) == len(bias_model.layers)
-    edges = sum(len(names) for names in cfnb.display._inbound_all(bias_model).values())
+    edges = sum(len(names) for names in cfnb.display.summaries._inbound_all(bias_model).values())
     assert len(root.findall(f"{ns}polyline")) == edges
 
 
@@ -60,7 +60,7 @@ def test_the_live_notebook_curve_follows_the_theme(monkeypatch):
 
     import IPython.display
 
-    from cfnb.progress import NotebookProgress
+    from cfnb.training.progress import NotebookProgress
 
     shown = []
     monkeypatch.setattr(IPython.display, "display", lambda obj, **kw: shown.append(obj))

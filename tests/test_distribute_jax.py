@@ -25,7 +25,7 @@ SCRIPT = textwrap.dedent("""
     import jax, keras, numpy as np
     import cfnb
     from cfnb.errors import ArgumentError
-    from cfnb.models import MOVIE_FACTORS
+    from cfnb.models import ITEM_FACTORS
 
     assert keras.backend.backend() == "jax" and len(jax.devices()) == 2, jax.devices()
     out = {}
@@ -50,12 +50,12 @@ SCRIPT = textwrap.dedent("""
 
     one = build()                               # no distribution: one device, the same engine (model.fit)
     record("single", one, cfnb.fit_stages(one, train, val, engine="keras", **FIT))
-    out["single_devices"] = devices(one.get_layer(MOVIE_FACTORS).embeddings)
+    out["single_devices"] = devices(one.get_layer(ITEM_FACTORS).embeddings)
 
     dp = keras.distribution.DataParallel(devices=jax.devices())      # given to fit_stages
     with dp.scope():
         model = build()
-    table = model.get_layer(MOVIE_FACTORS).embeddings
+    table = model.get_layer(ITEM_FACTORS).embeddings
     out["dp_devices"], out["dp_rows"] = devices(table), rows(table)  # a whole copy on each device
     record("dp", model, cfnb.fit_stages(model, train, val, distribution=dp, **FIT))
     try:
@@ -82,13 +82,13 @@ SCRIPT = textwrap.dedent("""
     mp = cfnb.distributed.movie_sharding()                          # set globally
     keras.distribution.set_distribution(mp)
     model = build()
-    table = model.get_layer(MOVIE_FACTORS).embeddings
+    table = model.get_layer(ITEM_FACTORS).embeddings
     out["mp_spec"], out["mp_devices"], out["mp_rows"] = list(table.value.sharding.spec), devices(table), rows(table)
     out["mp_other_rows"] = rows(model.get_layer("user_factors").embeddings)
     history = cfnb.fit_stages(model, train, val, **FIT)
     record("mp", model, history)
     out["mp_rows_after"] = rows(table)
-    out["mp_moments_rows"] = [rows(v) for v in model.optimizer.variables if MOVIE_FACTORS in v.path]
+    out["mp_moments_rows"] = [rows(v) for v in model.optimizer.variables if ITEM_FACTORS in v.path]
     out["mean_rmse"] = float(np.sqrt(np.mean((val.y - train.y.mean()) ** 2)))
     try:
         cfnb.fit_stages(model, train, val, strategy=object(), **FIT)

@@ -20,7 +20,7 @@ import pytest
 import cfnb
 from loopback import md5, serving
 
-ml = sys.modules["cfnb.movielens"]  # (cfnb.movielens the attribute is the function)
+ml = sys.modules["cfnb.data.movielens"]  # (cfnb.movielens the attribute is the function)
 
 NAME = "ml-latest-small"
 

@@ -5,8 +5,11 @@ import pandas as pd
 import pytest
 
 import cfnb
-from cfnb.baselines import fit_biases, global_mean_rmse, rmse
-from cfnb.explore import factor_pca, movie_bias, most_rated, pca_png, rated_highest, recommend
+from cfnb.data.biases import fit_biases
+from cfnb.evaluation.baselines import global_mean_rmse
+from cfnb.evaluation.metrics import rmse
+from cfnb.evaluation.explore import factor_pca, item_bias as item_bias, most_rated, rated_highest, recommend
+from cfnb.display.pca import pca_png
 
 
 @pytest.fixture(scope="module")
@@ -56,7 +59,7 @@ def test_baselines_reject_an_empty_split(small):
 
 
 def test_movie_bias_tables_are_sorted_and_titled(small, fitted):
-    high, low = movie_bias(fitted, small, n=5, top=40)
+    high, low = item_bias(fitted, small, n=5, top=40)
     assert list(high.columns) == ["item", "title", "bias", "n", "mean_rating"]
     assert len(high) == len(low) == 5
     assert high["bias"].is_monotonic_decreasing and low["bias"].is_monotonic_increasing
@@ -72,7 +75,7 @@ def test_movie_bias_tables_are_sorted_and_titled(small, fitted):
 def test_movie_bias_explains_models_without_one(small):
     model = cfnb.build_model("dot", small.n_users, small.n_items, n_factors=3)
     with pytest.raises(cfnb.CfnbError, match="no movie bias"):
-        movie_bias(model, small)
+        item_bias(model, small)
 
 
 def test_factor_pca_projects_the_most_rated(small, fitted):

@@ -11,9 +11,10 @@ import pytest
 import cfnb
 from helpers import raw_rmse
 from cfnb.errors import CfnbError
-from cfnb.engines import engine_class, unsupported
-from cfnb.recipes import ADAGRAD
-from cfnb.training import compile_model, current_lr
+from cfnb.training.engines import engine_class
+from cfnb.training.engines.chunked import unsupported
+from cfnb.training.recipes import ADAGRAD
+from cfnb.training.fit import compile_model, current_lr
 
 
 def twins(kind, small, optimizer="adam", **hp):
@@ -192,14 +193,14 @@ def lazy_epoch_of_two_batches(model):
     first, the second padded). Returns its tables before the epoch, as float64 for the test's formula to
     update in place, and `gradients(batch)`: each table's (row ids, per-occurrence gradients of the
     batch's mean squared error plus the l2 term) at the tables' current values."""
-    users, movies = np.array([0, 0, 1, 2, 3, 0]), np.array([5, 6, 5, 7, 8, 9])
+    users, items = np.array([0, 0, 1, 2, 3, 0]), np.array([5, 6, 5, 7, 8, 9])
     y = np.array([4.0, 3.0, 5.0, 1.0, 2.0, 3.5], np.float32)
     tables = {"user_factors": model.get_layer("user_factors").get_weights()[0].astype(np.float64),
               "movie_factors": model.get_layer("movie_factors").get_weights()[0].astype(np.float64)}
-    engine_class()(model, 4, update="lazy").fit({"user_in": users, "movie_in": movies}, y, epochs=1, shuffle=False)
+    engine_class()(model, 4, update="lazy").fit({"user_in": users, "movie_in": items}, y, epochs=1, shuffle=False)
 
     def gradients(batch):
-        u, m, r = users[batch], movies[batch], y[batch]
+        u, m, r = users[batch], items[batch], y[batch]
         U, M = tables["user_factors"], tables["movie_factors"]
         err = (U[u] * M[m]).sum(1) - r
         return {"user_factors": (u, 2 * err[:, None] * M[m] / len(r) + 2 * 1e-2 * U[u]),

@@ -11,7 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import cfnb
-from cfnb.data import DUPLICATE_POLICIES
+from cfnb.data.loading import DUPLICATE_POLICIES
 
 ints = st.one_of(st.integers(-5, 5), st.integers(-(2**70), 2**70))
 ids = st.one_of(

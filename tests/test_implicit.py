@@ -8,7 +8,7 @@ import pytest
 
 import cfnb
 from cfnb import implicit
-from cfnb.data import ITEM, RATING, USER
+from cfnb.names import ITEM, RATING, USER
 
 
 @pytest.fixture(scope="module")

@@ -6,8 +6,9 @@ import numpy as np
 import pytest
 
 import cfnb
-from cfnb.models import (MOVIE_FACTORS, MOVIE_MLP_FACTORS, USER_FACTORS, USER_MLP_FACTORS, build_model,
-                         count_params, kind_of)
+from cfnb.names import ITEM_FACTORS, ITEM_MLP_FACTORS, USER_FACTORS, USER_MLP_FACTORS
+from cfnb.models.build import build_model, count_params
+from cfnb.models.kinds import kind_of
 
 NCF_KINDS = ("gmf", "mlp", "neumf")
 U, I = 7, 11  # a small config, counted by hand below
@@ -37,13 +38,13 @@ def test_the_papers_setup_for_8_predictive_factors():
     """He et al. 4.1: predictive factors 8, three hidden layers 32 -> 16 -> 8, embeddings of 16."""
     model = build_model("mlp", U, I)
     assert model.cfnb_config["n_factors"] == 8 and model.cfnb_config["n_layers"] == 3
-    assert model.get_layer(USER_FACTORS).output_dim == model.get_layer(MOVIE_FACTORS).output_dim == 16
+    assert model.get_layer(USER_FACTORS).output_dim == model.get_layer(ITEM_FACTORS).output_dim == 16
     towers = [la for la in model.layers if isinstance(la, keras.layers.Dense)]
     assert [(la.units, la.activation.__name__) for la in towers] == [(32, "relu"), (16, "relu"), (8, "relu"),
                                                                     (1, "linear")]
     neumf = build_model("neumf", U, I)
     assert neumf.get_layer(USER_FACTORS).output_dim == 8 and neumf.get_layer(USER_MLP_FACTORS).output_dim == 16
-    assert neumf.get_layer(MOVIE_MLP_FACTORS).input_dim == I
+    assert neumf.get_layer(ITEM_MLP_FACTORS).input_dim == I
     assert neumf.get_layer("score").input.shape[-1] == 16  # GMF's 8 beside the tower's last 8
     gmf = build_model("gmf", U, I)
     assert isinstance(gmf.get_layer("product"), keras.layers.Multiply)

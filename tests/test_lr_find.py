@@ -6,7 +6,7 @@ import pytest
 
 import cfnb
 from cfnb.errors import ArgumentError
-from cfnb.lr_finder import BETA, LRFind, _valley, suggest
+from cfnb.training.lr_finder import BETA, LRFind, _valley, suggest
 
 
 @pytest.fixture(scope="module")

@@ -21,7 +21,7 @@ import pytest
 import cfnb
 from loopback import md5, serving
 
-ml = sys.modules["cfnb.movielens"]
+ml = sys.modules["cfnb.data.movielens"]
 
 MOVIES = {
     1: "Toy Story (1995)",
@@ -73,9 +73,9 @@ def layout_100k(rows) -> dict[str, bytes]:
 
 def layout_dat(folder: str, rows, encoding: str) -> dict[str, bytes]:
     lines = ["::".join([str(u), str(m), number(r), str(t)]) for u, m, r, t in rows]
-    movies = [f"{m}::{title}::Comedy|Drama" for m, title in MOVIES.items()]
+    items = [f"{m}::{title}::Comedy|Drama" for m, title in MOVIES.items()]
     return {f"{folder}/ratings.dat": ("\n".join(lines) + "\n").encode(encoding),
-            f"{folder}/movies.dat": ("\n".join(movies) + "\n").encode(encoding)}
+            f"{folder}/movies.dat": ("\n".join(items) + "\n").encode(encoding)}
 
 
 def layout_csv(folder: str, rows) -> dict[str, bytes]:
@@ -163,7 +163,7 @@ def test_each_set_loads_from_its_official_layout(server, home, small_sets_synthe
     assert {m: r.title(m)[0] for m in MOVIES} == MOVIES  # Latin-1 and UTF-8 titles, quotes and commas intact
     spec = ml.SETS[name]
     assert sorted(p.name for p in home.iterdir()) == [name]  # unpacked under cfnb's name, nothing else left
-    assert (home / name / spec.ratings).is_file() and (home / name / spec.movies).is_file()
+    assert (home / name / spec.ratings).is_file() and (home / name / spec.items).is_file()
     again = cfnb.movielens(name, download=False)  # from the data home now
     assert len(again) == len(r) and again.title(2) == ["Misérables, Les (1995)"]
 

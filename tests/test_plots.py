@@ -8,11 +8,12 @@ import pandas as pd
 import pytest
 
 import cfnb
-from cfnb.display import (INK, figure_svg, history_figure, history_html, history_png, history_svg, intersects,
-                          overlapping, robust_top)
+from cfnb.display.figures import INK, figure_svg, intersects, overlapping
+from cfnb.display.history import history_figure, history_html, history_png, history_svg, robust_top
 from cfnb.errors import ArgumentError, CfnbError
-from cfnb.explore import factor_pca, pca_figure, pca_html, pca_png, pca_svg
-from cfnb.training import StagedHistory
+from cfnb.evaluation.explore import factor_pca
+from cfnb.display.pca import pca_figure, pca_html, pca_png, pca_svg
+from cfnb.training.stages import StagedHistory
 
 CHROMIUM = "/usr/bin/chromium"
 

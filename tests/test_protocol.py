@@ -7,8 +7,8 @@ import pandas as pd
 import pytest
 
 import cfnb
-from cfnb.baselines import popularity
-from cfnb.data import TIMESTAMP
+from cfnb.evaluation.baselines import popularity
+from cfnb.names import TIMESTAMP
 
 
 def with_times(ratings, seed=0, ties=0.0):

@@ -10,10 +10,11 @@ import pandas as pd
 import pytest
 
 import cfnb
-from cfnb.baselines import fit_biases, popularity
-from cfnb.models import MOVIE_FACTORS, USER_FACTORS
-from cfnb.ranking import _table_formula, model_scorer, rank_scores, top_k
-from cfnb.vocabulary import summarize, table_sizes
+from cfnb.data.biases import fit_biases
+from cfnb.evaluation.baselines import popularity
+from cfnb.names import ITEM_FACTORS, USER_FACTORS
+from cfnb.evaluation.ranking import _table_formula, model_scorer, rank_scores, top_k
+from cfnb.models.record import summarize, table_sizes
 
 # ----------------------------------------------------------------------- the hand-computed example
 # 3 users, 6 items. Training items: user 0 {0, 1}, user 1 {2, 3}, user 2 {4, 5, 0}; every item has a
@@ -60,7 +61,7 @@ def fixed_dot_model(matrix):
     n_users, n_items = matrix.shape
     model = cfnb.build_model("dot", n_users, n_items, n_factors=n_items, l2=0.0)
     model.get_layer(USER_FACTORS).set_weights([matrix])
-    model.get_layer(MOVIE_FACTORS).set_weights([np.eye(n_items, dtype=np.float32)])
+    model.get_layer(ITEM_FACTORS).set_weights([np.eye(n_items, dtype=np.float32)])
     return model
 
 

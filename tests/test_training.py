@@ -8,7 +8,7 @@ import pytest
 
 import cfnb
 from helpers import raw_rmse
-from cfnb.training import current_lr
+from cfnb.training.fit import current_lr
 
 
 class LrSpy(keras.callbacks.Callback):

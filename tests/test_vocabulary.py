@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 import cfnb
-from cfnb.baselines import fit_biases
+from cfnb.data.biases import fit_biases
 
 
 def planted_frames(seed=0, n_users=40, n_items=50, n=2500):

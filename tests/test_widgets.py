@@ -363,12 +363,13 @@ def test_a_penalty_can_be_switched_off_and_on(small):
 def test_a_throwaway_kind_registered_in_models_is_built_summarised_fitted_and_explored_in_the_lab(small):
     from keras import layers
 
-    from cfnb.models import MOVIE_FACTORS, USER_FACTORS, register, unregister
+    from cfnb.names import ITEM_FACTORS, USER_FACTORS
+    from cfnb.models.kinds import register, unregister
 
     @register("gmf", "element-wise product of the factors, weighted by a Dense layer", n_factors=8, l2=0.0)
     def gmf(g, n_factors, l2):
         u = g.user_embedding(n_factors, l2, USER_FACTORS)
-        m = g.movie_embedding(n_factors, l2, MOVIE_FACTORS)
+        m = g.item_embedding(n_factors, l2, ITEM_FACTORS)
         return g.dense(1, name="score")(layers.Flatten(name="flatten")(layers.Multiply(name="product")([u, m])))
 
     try:
@@ -502,13 +503,13 @@ def test_explore_notes_a_one_factor_model_instead_of_failing(small):
 
 
 # ---------------------------------------------------------------------------- bring your own model
-def hand_written_gmf(n_users, n_items, user="uid", movie="mid", factors=4):
+def hand_written_gmf(n_users, n_items, user="uid", item="mid", factors=4):
     """A GMF written as a learner would: element-wise product of the embeddings, then Dense(1)."""
     import keras
     from keras import layers
 
     u = keras.Input(shape=(1,), dtype="int32", name=user)
-    m = keras.Input(shape=(1,), dtype="int32", name=movie)
+    m = keras.Input(shape=(1,), dtype="int32", name=item)
     ue = layers.Embedding(n_users, factors, name="users")(u)
     me = layers.Embedding(n_items, factors, name="movies")(m)
     out = layers.Dense(1, name="rating")(layers.Flatten()(layers.Multiply()([ue, me])))
@@ -518,7 +519,7 @@ def hand_written_gmf(n_users, n_items, user="uid", movie="mid", factors=4):
 def test_lab_add_a_hand_written_model_summary_fit_compare_explore(small):
     lab = cfnb.Lab(small, stages=[(1e-2, 2)], background=False)
     mine = hand_written_gmf(small.n_users, small.n_items)
-    run = lab.add(mine, name="my gmf", inputs=("uid", "mid"), movie_factors="movies")
+    run = lab.add(mine, name="my gmf", inputs=("uid", "mid"), item_factors="movies")
     assert [t.name for t in run.model.inputs] == ["user_in", "movie_in"]
     assert run.model.get_layer("movies") is mine.get_layer("movies")  # the same layers, the same weights
     assert "Added my gmf" in lab.builder.message.value and "movies" in lab.builder.output.value
@@ -544,7 +545,7 @@ def test_lab_add_refuses_models_that_do_not_fit_with_clear_errors(small):
     with pytest.raises(cfnb.CfnbError, match="tables of 61 rows for its users but the ratings have 60 users"):
         lab.add(hand_written_gmf(small.n_users + 1, small.n_items, "user_in", "movie_in"))
     with pytest.raises(cfnb.CfnbError, match="movie_factors='nope': model 'my_gmf' has no such layer"):
-        lab.add(hand_written_gmf(small.n_users, small.n_items, "user_in", "movie_in"), movie_factors="nope")
+        lab.add(hand_written_gmf(small.n_users, small.n_items, "user_in", "movie_in"), item_factors="nope")
     import keras
     with pytest.raises(cfnb.CfnbError, match="expected one integer code per rating"):
         u, m = keras.Input((1,), name="user_in"), keras.Input((1,), name="movie_in")  # float inputs

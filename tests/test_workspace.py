@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 import cfnb
-from cfnb.workspace import Fit, Run, adopt, compare_frame, fresh_copy
+from cfnb.widgets.workspace import Fit, Run, adopt, compare_frame, fresh_copy
 
 
 def fitted_run(small, name, kind, stages, batch_size=256):

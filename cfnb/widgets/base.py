@@ -11,7 +11,8 @@ import traceback
 import ipywidgets as w
 import pandas as pd
 
-from ..errors import CfnbError
+from cfnb.errors import CfnbError
+
 
 log = logging.getLogger("cfnb.widgets")
 LABEL_WIDTH = "140px"  # wide enough for the longest control label ("Dropout (hidden)") in full

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from cfnb.models.kinds import HYPERPARAMETERS
+
 import html
 import math
 
@@ -9,13 +11,15 @@ import ipywidgets as w
 import keras
 import traitlets
 
-from ..codegen import model_code
-from ..display import summary
-from ..errors import CfnbError
-from ..models import HYPERPARAMETERS, KINDS, Hyperparameter, build_model, config_of, count_params, kind_of
-from . import frontend
-from .base import LABEL_WIDTH, Piece, note
-from .session import session_of
+from cfnb.display.summaries import summary
+from cfnb.errors import CfnbError
+from cfnb.models.build import build_model, config_of, count_params
+from cfnb.models.code import model_code
+from cfnb.models.kinds import Hyperparameter, KINDS, kind_of
+from cfnb.widgets import frontend
+from cfnb.widgets.base import LABEL_WIDTH, Piece, note
+from cfnb.widgets.session import session_of
+
 
 _STYLE = {"description_width": LABEL_WIDTH}
 _WIDTH = "480px"

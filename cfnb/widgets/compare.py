@@ -8,11 +8,12 @@ from pathlib import Path
 import ipywidgets as w
 import pandas as pd
 
-from ..errors import CfnbError
-from ..persist import save
-from ..workspace import NDCG
-from .base import LABEL_WIDTH, Piece, table_html
-from .session import session_of
+from cfnb.errors import CfnbError
+from cfnb.models.files import save
+from cfnb.widgets.base import LABEL_WIDTH, Piece, table_html
+from cfnb.widgets.session import session_of
+from cfnb.widgets.workspace import NDCG
+
 
 _SHOWN = {"val_rmse": "val RMSE", NDCG: "NDCG@10", "seconds": "fit s", "batch_size": "batch"}
 

@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
+from cfnb.evaluation import explore as ex
+
 import html
 import warnings
 
 import ipywidgets as w
 import keras
 
-from .. import explore as ex
-from ..data import DataWarning
-from ..errors import CfnbError
-from ..workspace import Run
-from .base import Piece, note, table_html
-from .session import session_of
+from cfnb.errors import CfnbError, DataWarning
+from cfnb.widgets.base import Piece, note, table_html
+from cfnb.widgets.session import session_of
+from cfnb.widgets.workspace import Run
+
 
 _SIDE_BY_SIDE = "<div style='display:flex; gap:24px; flex-wrap:wrap'>{}</div>"
 
@@ -89,7 +90,7 @@ class Explore(Piece):
         """The movies with the highest and lowest learned bias, or a note saying why there are none."""
         run, r = self._check(), self.session.ratings
         try:
-            high, low = ex.movie_bias(run.model, r, n=int(self.n.value), top=self.top, layer=run.movie_bias)
+            high, low = ex.item_bias(run.model, r, n=int(self.n.value), top=self.top, layer=run.item_bias)
         except CfnbError as e:
             self.biases.value = note(f"No bias tables for {run.name}: {e}")
             return
@@ -102,13 +103,13 @@ class Explore(Piece):
         """The movie factors' PCA map, or a note saying why it cannot be drawn (e.g. a 1-factor model)."""
         run = self._check()
         self.pca.layout.display, self.pca_note.value = "none", ""
-        factors = ex.layer_weights(run.model, run.movie_factors)
+        factors = ex.layer_weights(run.model, run.item_factors)
         if factors is not None and factors.shape[1] < 2:
             self.pca_note.value = note(f"No factor map for {run.name}: it has one factor per movie, so there is "
                                        "no second direction to draw (build it with 2 factors or more).")
             return
         try:
-            table, explained = ex.factor_pca(run.model, self.session.ratings, top=self.top, layer=run.movie_factors)
+            table, explained = ex.factor_pca(run.model, self.session.ratings, top=self.top, layer=run.item_factors)
         except CfnbError as e:
             self.pca_note.value = note(f"No factor map for {run.name}: {e}")
             return

@@ -11,15 +11,18 @@ import warnings
 import ipywidgets as w
 import keras
 
-from ..display import figure_html, history_html
-from ..errors import CfnbError
-from ..engines import unsupported
-from ..lr_finder import lr_find
-from ..training import StagedHistory, fit_stages, parse_stages
-from ..workspace import Fit, fresh_copy
-from .base import Piece
-from .session import session_of
-from .stages import StageList, lesson_stages, stage_at
+from cfnb.display.figures import figure_html
+from cfnb.display.history import history_html
+from cfnb.errors import CfnbError
+from cfnb.training.engines import unsupported
+from cfnb.training.fit import fit_stages
+from cfnb.training.lr_finder import lr_find
+from cfnb.training.stages import StagedHistory, parse_stages
+from cfnb.widgets.base import Piece
+from cfnb.widgets.session import session_of
+from cfnb.widgets.stages import StageList, lesson_stages, stage_at
+from cfnb.widgets.workspace import Fit, fresh_copy
+
 
 BATCH_SIZES = (16, 32, 64, 128, 256, 512, 1024, 2048, 4096, 8192)
 
@@ -168,8 +171,8 @@ class StagedFit(Piece):
         if old is None:
             raise CfnbError("No model to start over: choose one above and click Build.")
         parse_stages(self.stages)  # before adding a model that would then not be fitted
-        self.session.add(fresh_copy(old.model, seed=self.seed), movie_factors=old.movie_factors,
-                         movie_bias=old.movie_bias)
+        self.session.add(fresh_copy(old.model, seed=self.seed), item_factors=old.item_factors,
+                         item_bias=old.item_bias)
         return self.run(wait)
 
     def _start(self, run, stages, planned: tuple, wait: bool) -> StagedFit:

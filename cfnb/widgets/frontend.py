@@ -8,7 +8,8 @@ which it is only in JupyterLab with ipylab's extension (installed with the packa
 
 from __future__ import annotations
 
-from ..errors import CfnbError
+from cfnb.errors import CfnbError
+
 
 _APP = None
 _READY = False

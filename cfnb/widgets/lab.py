@@ -7,15 +7,16 @@ import html
 import ipywidgets as w
 import keras
 
-from ..data import Ratings
-from ..models import MOVIE_BIAS, MOVIE_FACTORS
-from ..workspace import Run
-from .base import section
-from .builder import Builder
-from .compare import Compare
-from .explore import Explore
-from .fit import StagedFit
-from .session import Session
+from cfnb.data.ratings import Ratings
+from cfnb.names import ITEM_BIAS, ITEM_FACTORS
+from cfnb.widgets.base import section
+from cfnb.widgets.builder import Builder
+from cfnb.widgets.compare import Compare
+from cfnb.widgets.explore import Explore
+from cfnb.widgets.fit import StagedFit
+from cfnb.widgets.session import Session
+from cfnb.widgets.workspace import Run
+
 
 
 class Lab(w.VBox):
@@ -48,7 +49,7 @@ class Lab(w.VBox):
         self.add_class("cfnb-lab")
 
     def add(self, model: keras.Model, name: str | None = None, inputs: tuple[str, str] | None = None,
-            movie_factors: str = MOVIE_FACTORS, movie_bias: str = MOVIE_BIAS) -> Run:
+            item_factors: str = ITEM_FACTORS, item_bias: str = ITEM_BIAS) -> Run:
         """Bring your own model: make a Keras model written in a cell the current one.
 
         Its summary shows in the Builder; Fit, Compare and Explore then work on it as on a built one.
@@ -69,7 +70,7 @@ class Lab(w.VBox):
         Raises:
             ArgumentError: inputs, output or embedding sizes that do not fit the ratings (named).
         """
-        run = self.session.add(model, name, inputs=inputs, movie_factors=movie_factors, movie_bias=movie_bias)
+        run = self.session.add(model, name, inputs=inputs, item_factors=item_factors, item_bias=item_bias)
         self.builder.say(f"Added {run.name}: {run.model.count_params():,} parameters. Next: Fit.", "ok")
         return run
 

@@ -5,13 +5,15 @@ from __future__ import annotations
 import keras
 import pandas as pd
 
-from .. import checks
-from ..baselines import baselines
-from ..data import Ratings
-from ..errors import ArgumentError, CfnbError
-from ..models import MOVIE_BIAS, MOVIE_FACTORS, default_y_range
-from ..training import StagedHistory
-from ..workspace import Fit, Run, adopt, compare_frame, layer_named
+from cfnb import checks
+from cfnb.data.ratings import Ratings
+from cfnb.errors import ArgumentError, CfnbError
+from cfnb.evaluation.baselines import baselines
+from cfnb.models.kinds import default_y_range
+from cfnb.names import ITEM_BIAS, ITEM_FACTORS
+from cfnb.training.stages import StagedHistory
+from cfnb.widgets.workspace import Fit, Run, adopt, compare_frame, layer_named
+
 
 
 class Session:
@@ -72,7 +74,7 @@ class Session:
         return [r for r in self.runs if len(r.history) or r is self.current]
 
     def add(self, model: keras.Model, name: str | None = None, inputs: tuple[str, str] | None = None,
-            movie_factors: str = MOVIE_FACTORS, movie_bias: str = MOVIE_BIAS) -> Run:
+            item_factors: str = ITEM_FACTORS, item_bias: str = ITEM_BIAS) -> Run:
         """Make `model` the current one, after checking it fits these ratings (see `cfnb.workspace.adopt`).
 
         Args:
@@ -84,14 +86,14 @@ class Session:
         if self.busy:
             raise CfnbError("A fit is running: Stop it or wait before adding another model.")
         model = adopt(model, self.ratings, inputs)
-        for argument, layer, default in (("movie_factors", movie_factors, MOVIE_FACTORS),
-                                         ("movie_bias", movie_bias, MOVIE_BIAS)):
+        for argument, layer, default in (("movie_factors", item_factors, ITEM_FACTORS),
+                                         ("movie_bias", item_bias, ITEM_BIAS)):
             if layer != default:
                 layer_named(model, layer, argument)
         if name is not None and name in {r.name for r in self.runs}:
             raise ArgumentError(f"name={name!r} is taken by another model in this session; choose another.")
         self._added += 1
-        run = Run("", model, movie_factors=movie_factors, movie_bias=movie_bias)
+        run = Run("", model, item_factors=item_factors, item_bias=item_bias)
         run.name = name if name is not None else f"#{self._added} {run.kind}"
         self.runs.append(run)
         self.current = run

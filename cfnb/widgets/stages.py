@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import ipywidgets as w
 
-from ..training import LESSON_NN_STAGES, LESSON_STAGES, Stage, StagedHistory
+from cfnb.training.stages import LESSON_NN_STAGES, LESSON_STAGES, Stage, StagedHistory
+
 
 
 def lesson_stages(kind: str | None) -> tuple:

@@ -25,7 +25,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from cfnb.fast_jax import _sum_duplicates as sum_duplicates  # the engine's own per-row sum
+from cfnb.training.engines.jax import _sum_duplicates as sum_duplicates  # the engine's own per-row sum
 
 F, L2, LO, HI = 50, 1e-4, 0.0, 5.5
 

@@ -1,0 +1,15 @@
+"""TODO docstring (evaluation/metrics.py)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def rmse(pred: np.ndarray, y: np.ndarray) -> float:
+    """Root mean squared error between predictions and ratings."""
+    return float(np.sqrt(np.mean((np.asarray(pred, np.float64) - y) ** 2)))
+
+
+def mae(pred: np.ndarray, y: np.ndarray) -> float:
+    """Mean absolute error between predictions and ratings."""
+    return float(np.mean(np.abs(np.asarray(pred, np.float64) - y)))

@@ -1,0 +1,223 @@
+"""fastai's learning-rate range test: train a copy at exponentially growing rates, watch the loss.
+
+`lr_find(model, train)` clones the model and its optimizer state, trains the clone for a few hundred
+batches while the learning rate grows from `start_lr` to `end_lr` (rate `k` of `n` is
+``start_lr * (end_lr / start_lr) ** (k / (n - 1))``), and records each batch's loss, smoothed as
+fastai does (an exponential moving average with ``beta = 0.98``, divided by ``1 - beta**k`` so the
+first values are not biased to 0). It stops early once the smoothed loss passes four times its
+best (the loss diverges). The model itself is never trained.
+
+The suggestion is fastai's "valley": the longest stretch over which the smoothed loss keeps going
+down (the longest decreasing subsequence), and within it the rate about half-way (fastai takes the
+point at 1/3 + 1/6 of that stretch): far enough down the slope to learn fast, well before the
+minimum where the loss turns up. As in fastai, the first 10% of the rates and the last 5 are left
+out. `suggestions` also gives fastai's "steep" (the steepest descent of the smoothed loss against
+log lr) and "minimum" (the rate at the lowest smoothed loss, divided by 10).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import keras
+import numpy as np
+import pandas as pd
+
+from cfnb import checks
+from cfnb.data.ratings import Ratings
+from cfnb.errors import ArgumentError
+from cfnb.models import record
+
+from cfnb.display.figures import SERIES, figure_html, figure_png, new_figure, themed
+
+
+BETA = 0.98        # fastai's smoothing of the loss
+DIVERGE = 4.0      # stop once the smoothed loss exceeds this many times its best
+
+
+@dataclass
+class LRFind:
+    """The result of `lr_find`: learning rates tried, their smoothed losses, and a suggested rate.
+
+    Attributes:
+        lrs: the learning rate of each batch.
+        losses: the smoothed training loss after each batch.
+        raw_losses: each batch's loss as Keras reported it (MSE plus the l2 penalty).
+        suggestion: the suggested learning rate (fastai's "valley", see the module docstring).
+        suggestions: {"valley", "steep", "minimum"}: the three rules' rates.
+        diverged: whether the test stopped early because the loss blew up.
+    """
+
+    lrs: np.ndarray
+    losses: np.ndarray
+    raw_losses: np.ndarray
+    suggestion: float
+    suggestions: dict = field(default_factory=dict)
+    diverged: bool = False
+
+    def to_frame(self) -> pd.DataFrame:
+        """One row per batch: `lr`, `loss` (smoothed), `raw_loss`."""
+        return pd.DataFrame({"lr": self.lrs, "loss": self.losses, "raw_loss": self.raw_losses})
+
+    def plot(self, ax=None):
+        """Plot the smoothed loss against the learning rate (log scale) with the suggestion marked."""
+
+        if ax is None:
+            import matplotlib.pyplot as plt
+
+            _, ax = plt.subplots(figsize=(6.4, 3.4), layout="constrained")
+        keep = slice(None, -5) if len(self.lrs) > 10 else slice(None)  # fastai hides the last 5 (divergence)
+        ax.plot(self.lrs[keep], self.losses[keep], color=SERIES[0], label="smoothed loss")
+        ax.set_xscale("log")
+        ax.set_xlabel("learning rate")
+        ax.set_ylabel("loss")
+        at = int(np.argmin(np.abs(np.log(self.lrs) - math.log(self.suggestion))))
+        ax.plot([self.suggestion], [self.losses[at]], "o", color=SERIES[1], markersize=7,
+                label=f"suggestion {self.suggestion:.1e}")
+        shown = self.losses[keep][np.isfinite(self.losses[keep])]
+        if len(shown) > 1:  # the y-axis spans the curve up to its minimum; the divergence runs off the top
+            low, high = float(shown.min()), float(shown[:int(np.argmin(shown)) + 1].max())
+            pad = 0.1 * max(high - low, 1e-12)
+            ax.set_ylim(low - pad, high + 3 * pad)
+        ax.legend(loc="best", fontsize=8)
+        ax.grid(True)
+        return ax
+
+    def figure(self):
+        """The plot as a theme-ready matplotlib `Figure`."""
+
+        fig = new_figure((6.4, 3.4))
+        with themed():
+            self.plot(ax=fig.add_subplot())
+        return fig
+
+    def _repr_html_(self) -> str:
+
+        return figure_html(self.figure())
+
+    def _repr_png_(self) -> bytes:
+
+        return figure_png(self.figure())
+
+    def __repr__(self) -> str:
+        end = ", diverged" if self.diverged else ""
+        return (f"LRFind({len(self.lrs)} batches, lr {self.lrs[0]:.1e}..{self.lrs[-1]:.1e}{end}; "
+                f"suggestion {self.suggestion:.2e})")
+
+
+def lr_find(model: keras.Model, train: Ratings, start_lr: float = 1e-6, end_lr: float = 1.0, steps: int = 250,
+            batch_size: int = 64, seed: int | None = None) -> LRFind:
+    """fastai's learning-rate range test on a copy of `model` (the model itself is not changed).
+
+    Args:
+        model: a Keras model taking `user_in` and `movie_in` (compiled or not; if compiled, its
+            optimizer, loss and optimizer state are copied; if not, Adam and MSE as `fit_stages` uses).
+        train: the `Ratings` to draw batches from (shuffled; cycled if `steps` batches need more).
+        start_lr, end_lr: the first and last learning rate, 0 < start_lr < end_lr.
+        steps: batches to run (fewer if the loss diverges first), at least 10.
+        batch_size: ratings per batch (use the batch size you will fit with).
+        seed: seeds the batch order and dropout for a reproducible test (through
+            `keras.utils.set_random_seed`, as `fit_stages` does).
+
+    Returns:
+        An `LRFind` with `lrs`, `losses` (smoothed), `suggestion`, `suggestions`, `to_frame()`,
+        `plot()`; it shows its plot in a notebook.
+
+    Raises:
+        ArgumentError: a bad argument (named), or empty training ratings.
+        VocabularyError: `train` is coded in another id vocabulary than the model's, or has codes
+            beyond its embedding tables.
+    """
+    checks.instance("model", model, keras.Model, "a Keras model")
+    checks.instance("train", train, Ratings, "cfnb Ratings (e.g. from ratings.split())")
+    start_lr, end_lr = checks.positive("start_lr", start_lr), checks.positive("end_lr", end_lr)
+    if not start_lr < end_lr:
+        raise ArgumentError(f"start_lr must be below end_lr, got start_lr={start_lr:g}, end_lr={end_lr:g}.")
+    steps = checks.whole("steps", steps, minimum=10)
+    batch_size = checks.whole("batch_size", batch_size)
+    seed = checks.seed("seed", seed)
+    if len(train) == 0:
+        raise ArgumentError("train has no ratings: nothing to find a learning rate on.")
+    record.check(model, train, "train")  # the copy trains on these codes: they must be the model's
+    record.check_codes_fit(model, train, "train")
+    if seed is not None:
+        keras.utils.set_random_seed(seed)
+    copy = _clone(model)
+    lrs = start_lr * (end_lr / start_lr) ** (np.arange(steps) / (steps - 1))
+    x, y = train.x, train.y
+    rng = np.random.default_rng(seed)
+    order = np.zeros(0, np.int64)
+    raw, smooth, average, best, diverged = [], [], 0.0, math.inf, False
+    for k, lr in enumerate(lrs):
+        if len(order) < batch_size:
+            order = np.concatenate([order, rng.permutation(len(y))])
+        batch, order = order[:batch_size], order[batch_size:]
+        copy.optimizer.learning_rate = float(lr)
+        logs = copy.train_on_batch({name: v[batch] for name, v in x.items()}, y[batch], return_dict=True)
+        loss = float(logs["loss"])
+        average = BETA * average + (1 - BETA) * loss
+        smoothed = average / (1 - BETA ** (k + 1))
+        raw.append(loss)
+        smooth.append(smoothed)
+        best = min(best, smoothed)
+        if not math.isfinite(smoothed) or smoothed > DIVERGE * best:
+            diverged = True
+            break
+    n = len(smooth)
+    lrs, smooth, raw = lrs[:n], np.array(smooth), np.array(raw)
+    suggestions = suggest(lrs, smooth, steps)
+    return LRFind(lrs, smooth, raw, suggestions["valley"], suggestions, diverged)
+
+
+def _clone(model: keras.Model) -> keras.Model:
+    """A copy of `model` with the same weights, compiled with a copy of its optimizer and its state."""
+    copy = keras.models.clone_model(model)
+    copy.set_weights(model.get_weights())
+    optimizer = getattr(model, "optimizer", None) if getattr(model, "compiled", False) else None
+    if optimizer is None:
+        copy.compile(optimizer=keras.optimizers.Adam(), loss="mse")
+        return copy
+    twin = type(optimizer).from_config(optimizer.get_config())
+    copy.compile(optimizer=twin, loss=model.loss)
+    twin.build(copy.trainable_variables)
+    if optimizer.built and len(optimizer.variables) == len(twin.variables):
+        for mine, theirs in zip(twin.variables, optimizer.variables):
+            mine.assign(keras.ops.convert_to_numpy(theirs))  # the step count and the slots (moments, accumulators)
+    return copy
+
+
+def suggest(lrs, losses, steps: int | None = None) -> dict:
+    """fastai's suggestion rules on smoothed losses: {"valley", "steep", "minimum"} learning rates.
+
+    Like fastai, leaves out the first `steps // 10` points and the last 5 (and anything from a NaN on).
+    """
+    lrs, losses = np.asarray(lrs, float), np.asarray(losses, float)
+    steps = len(lrs) if steps is None else steps
+    cut = slice(steps // 10, -5) if len(lrs) - steps // 10 > 5 + 2 else slice(None)
+    lrs, losses = lrs[cut], losses[cut]
+    finite = np.isfinite(losses)
+    if not finite.all():
+        end = int(np.argmin(finite))
+        lrs, losses = lrs[:end], losses[:end]
+    if len(lrs) < 2:
+        only = float(lrs[0]) if len(lrs) else float("nan")
+        return {"valley": only, "steep": only, "minimum": only / 10}
+    return {"valley": float(lrs[_valley(losses)]),
+            "steep": float(lrs[int(np.argmin(np.diff(losses) / np.diff(np.log(lrs))))]),
+            "minimum": float(lrs[int(np.argmin(losses))]) / 10}
+
+
+def _valley(losses: np.ndarray) -> int:
+    """fastai's valley: the index 1/3 + 1/6 of the way along the longest decreasing run of losses."""
+    n = len(losses)
+    length = np.ones(n, int)  # longest decreasing subsequence ending at each point
+    max_start = max_end = 0
+    for i in range(1, n):
+        before = np.flatnonzero(losses[:i] > losses[i])
+        if len(before):
+            length[i] = 1 + length[before].max()
+        if length[i] > length[max_end]:
+            max_end, max_start = i, i - length[i]
+    sections = (max_end - max_start) / 3
+    return max_start + int(sections) + int(sections / 2)
