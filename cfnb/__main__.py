@@ -2,5 +2,4 @@
 
 from cfnb.cli import main
 
-
 raise SystemExit(main())

@@ -14,7 +14,6 @@ import os
 from cfnb.errors import ArgumentError, ArgumentTypeError
 
 
-
 def _show(value) -> str:
     text = repr(value)
     return text if len(text) <= 80 else text[:77] + "..."

@@ -1,21 +1,7 @@
 """TensorFlow's start-up log lines kept out of notebooks and terminals; real warnings and errors kept.
 
-TensorFlow 2.21 writes from C++ straight to file descriptor 2, when it is imported, lines that
-`TF_CPP_MIN_LOG_LEVEL` does not silence ("All log messages before absl::InitializeLog() is called
-are written to STDERR", the oneDNN notice, "Could not find cuda drivers"), and, at its first device
-set-up on a machine without a GPU, "failed call to cuInit: ... UNKNOWN ERROR (303)". A notebook
-shows them in the first cell as a pink stderr block that reads like a failure.
-
-`install()` makes the first `import tensorflow` of the process (by Keras on the TensorFlow backend,
-by Keras's saving or seeding on JAX, by cfnb or by the user, whenever it comes) run with
-descriptor 2 sent to a temporary file, together with TensorFlow's device set-up. Afterwards every
-captured line is written back to stderr except the known start-up lines in `NOISE` (the cuInit
-failure only when TensorFlow found no GPU). So Python warnings and any other message still show.
-Later, `TF_CPP_MIN_LOG_LEVEL=2` (set unless you set it) keeps TensorFlow's info and warning lines
-out (such as XLA's "Compiled cluster") and shows its errors (JAX sets it to 1 when imported first,
-which shows warnings too). Set `TF_CPP_MIN_LOG_LEVEL=0` to see everything TensorFlow says: cfnb
-then filters nothing.
-"""
+`install()` runs the first `import tensorflow` of the process with file descriptor 2 sent to a
+temporary file and writes back every line that is not known start-up noise (docs/clean-output.md)."""
 
 from __future__ import annotations
 

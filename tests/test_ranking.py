@@ -13,7 +13,8 @@ import cfnb
 from cfnb.data.biases import fit_biases
 from cfnb.evaluation.baselines import popularity
 from cfnb.names import ITEM_FACTORS, USER_FACTORS
-from cfnb.evaluation.ranking import _table_formula, model_scorer, rank_scores, top_k
+from cfnb.evaluation.ranking import rank_scores, top_k
+from cfnb.evaluation.scoring import _table_formula, model_scorer
 from cfnb.models.record import summarize, table_sizes
 
 # ----------------------------------------------------------------------- the hand-computed example

@@ -1,8 +1,9 @@
-"""TODO docstring (data/biases.py)."""
+"""The biases-only fit of a set of ratings (mean + user offset + item offset): the cold-start fallback."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+
 import numpy as np
 
 from cfnb.data.ratings import Ratings
@@ -35,14 +36,12 @@ class Biases:
                 + _offsets(self.item_bias, items.reshape(-1)).reshape(items.shape))
 
 
-
 def _offsets(bias: np.ndarray, codes: np.ndarray) -> np.ndarray:
     """`bias[codes]`, with 0 for codes beyond the fitted ones (ids new to the training vocabulary)."""
     out = np.zeros(len(codes))
     inside = codes < len(bias)
     out[inside] = bias[codes[inside]]
     return out
-
 
 
 def fit_biases(train: Ratings, reg: float = 5.0, iters: int = 10) -> Biases:

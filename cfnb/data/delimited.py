@@ -21,7 +21,6 @@ import pandas as pd
 from cfnb import checks
 from cfnb.errors import ArgumentError, ArgumentTypeError, DataError
 
-
 SEPARATORS = ("::", "\t", "|", ";", ",")  # the ones `sep=None` can detect
 SEPARATOR_NAMES = {",": "comma", "\t": "tab", ";": "semicolon", "|": "'|'", "::": "'::'"}
 HEADERS = ("infer", 0, None)

@@ -1,31 +1,28 @@
-"""TODO docstring (data/loading.py)."""
+"""Reading ratings: columns, ids, ratings, timestamps and titles checked, ids coded 0..n-1.
+
+Every bad input gets a DataError naming the column, a row and what was expected (docs/bad-input.md)."""
 
 from __future__ import annotations
-
-from typing import NamedTuple
 
 import os
 import warnings
 from collections.abc import Mapping
 from pathlib import Path
+from typing import NamedTuple
+
 import numpy as np
 import pandas as pd
 
 from cfnb import checks
 from cfnb.data import delimited
-from cfnb.data.vocabulary import plain
+from cfnb.data.vocabulary import as_id_array, plain
 from cfnb.errors import ArgumentTypeError, DataError, DataWarning
 from cfnb.names import ITEM, RATING, TIMESTAMP, USER
-
-from cfnb.data.vocabulary import as_id_array
-
 
 DUPLICATE_POLICIES = ("mean", "last", "first", "keep", "error")
 
 
-
 USUAL_NAMES = ("userId", "movieId", "rating")  # MovieLens's, load_ratings's defaults
-
 
 
 def _check_columns(frame, columns, timestamp, name, source, table, header, names):
@@ -43,7 +40,6 @@ def _check_columns(frame, columns, timestamp, name, source, table, header, names
         raise DataError(f"{name} has the columns but no rating rows (header only?): expected at least one row.")
 
 
-
 def _warn_latin1(name, text_columns):
     """Say that a file was read as Latin-1, where that decides how its text ids read."""
     if text_columns:
@@ -52,10 +48,8 @@ def _warn_latin1(name, text_columns):
                       "e.g. encoding='cp1252'.", DataWarning, stacklevel=4)
 
 
-
 def _first(index):
     return index[0] if len(index) else None
-
 
 
 def _check_scale(scale):
@@ -68,7 +62,6 @@ def _check_scale(scale):
     if not (np.isfinite(lo) and np.isfinite(hi) and lo < hi):
         raise DataError(f"scale must be two finite numbers with low < high, got {scale!r}.")
     return (lo, hi)
-
 
 
 def _ids(frame, col, name) -> pd.Series:
@@ -111,7 +104,6 @@ def _ids(frame, col, name) -> pd.Series:
                     f"first at row {row}: {_row(frame, row)}. Expected whole numbers or text.")
 
 
-
 def _deduplicate(coded, policy, frame, columns, name):
     dup = coded.duplicated([USER, ITEM], keep=False).to_numpy()
     if not dup.any() or policy == "keep":
@@ -131,7 +123,6 @@ def _deduplicate(coded, policy, frame, columns, name):
                   f"{'their mean' if policy == 'mean' else 'the ' + policy + ' one'}).", DataWarning, stacklevel=4)
     types = {USER: np.int32, ITEM: np.int32, RATING: np.float32, TIMESTAMP: np.int64}
     return out.astype({c: t for c, t in types.items() if c in out}).reset_index(drop=True)
-
 
 
 def _read(source, name, **options):
@@ -154,7 +145,6 @@ def _read(source, name, **options):
     return table.frame, name, table
 
 
-
 def _refuse_data_as_header(frame, columns, name, path, table):
     """A first row of numbers is data, not column names: refuse it, saying how to read the file."""
     header = [str(c) for c in frame.columns]
@@ -168,7 +158,6 @@ def _refuse_data_as_header(frame, columns, name, path, table):
     raise DataError(f"{name} has no header row: its first row ({first[:120]!r}) is a rating, which would be read "
                     "as column names and lost. Read it as a file without a header row: "
                     f"load_ratings({str(path)!r}, sep={table.sep!r}, header=None, names={names!r}).")
-
 
 
 def _require_columns(frame, columns, name, table=None):
@@ -191,7 +180,6 @@ def _require_columns(frame, columns, name, table=None):
             raise DataError(f"{name} has {int((frame.columns == c).sum())} columns named {c!r}: expected one.")
 
 
-
 def _stripped(ids, col, name, frame) -> pd.Series:
     """Text ids without surrounding spaces ("ann " is "ann"), with a warning if any had them."""
     stripped = ids.str.strip()
@@ -207,7 +195,6 @@ def _stripped(ids, col, name, frame) -> pd.Series:
         raise DataError(f"Column {col!r} of {name} has {int(blank.sum()):,} blank ids; first at row {row}: "
                         f"{_row(frame, row)}. Every rating needs a {col}.")
     return stripped
-
 
 
 def _timestamps(frame, col, name) -> np.ndarray | None:
@@ -242,7 +229,6 @@ def _timestamps(frame, col, name) -> np.ndarray | None:
                         f"numbers; first at row {row}: {_row(frame, row)}. Expected whole seconds since 1970 in every "
                         "row, or pass timestamp=None to leave the column out.")
     return seconds
-
 
 
 def as_titles(titles, item: str = "movieId", name: str = "the ratings") -> pd.Series | None:
@@ -284,7 +270,6 @@ def as_titles(titles, item: str = "movieId", name: str = "the ratings") -> pd.Se
     return out
 
 
-
 def _numeric_ratings(frame, rating, name, header_hint=False) -> np.ndarray:
     column = frame[rating]
     if pd.api.types.is_bool_dtype(column) or pd.api.types.infer_dtype(column, skipna=True) == "boolean":
@@ -309,7 +294,6 @@ def _numeric_ratings(frame, rating, name, header_hint=False) -> np.ndarray:
     return values
 
 
-
 def _to_float(value) -> float:
     if isinstance(value, (bool, np.bool_)):
         return np.nan
@@ -317,7 +301,6 @@ def _to_float(value) -> float:
         return float(value)
     except (TypeError, ValueError, OverflowError):
         return np.nan
-
 
 
 def _row(frame, row) -> str:

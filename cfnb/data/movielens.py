@@ -25,7 +25,6 @@ from cfnb.data.loading import as_titles
 from cfnb.data.ratings import load_ratings
 from cfnb.errors import ArgumentError, DataError, DownloadError
 
-
 BASE_URL = "https://files.grouplens.org/datasets/movielens/"
 TIMEOUT = 60  # seconds without a byte before a download is given up
 STALE = 6 * 3600  # temporary download folders older than this were left by a killed process

@@ -10,13 +10,9 @@ import pandas as pd
 
 from cfnb import checks
 from cfnb.data.loading import read_ratings
-from cfnb.data.vocabulary import Vocabulary, plain
+from cfnb.data.vocabulary import Vocabulary, as_id_array, plain
 from cfnb.errors import ArgumentTypeError, DataError, DataWarning
-from cfnb.names import ITEM, RATING, TIMESTAMP, USER
-
-from cfnb.names import ITEM_IN, USER_IN
-
-from cfnb.data.vocabulary import as_id_array
+from cfnb.names import ITEM, ITEM_IN, RATING, TIMESTAMP, USER, USER_IN
 
 
 @dataclass(frozen=True)

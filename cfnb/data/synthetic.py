@@ -1,4 +1,4 @@
-"""TODO docstring (data/synthetic.py)."""
+"""Ratings from planted user and item factors and biases: fast tests and offline demos."""
 
 from __future__ import annotations
 

@@ -1,8 +1,12 @@
-"""TODO docstring (data/vocabulary.py)."""
+"""Id vocabularies: the raw user and item ids behind codes 0..n-1, with a fingerprint.
+
+Two sets share a vocabulary when one was split from or encoded with the other (`train.encode`);
+docs/cold-start.md says how models are bound to one."""
 
 from __future__ import annotations
 
 import hashlib
+
 import numpy as np
 import pandas as pd
 
@@ -42,13 +46,11 @@ class Vocabulary:
                 and self.fingerprint(n_users, n_items) == fingerprint)
 
 
-
 def _id_bytes(ids: pd.Index) -> bytes:
     """Ids as bytes that tell 1 from "1" and keep big integers exact, whatever the Index dtype."""
     if ids.dtype.kind in "iu":
         return b"i" + np.asarray(ids, dtype=np.int64 if ids.dtype.kind == "i" else np.uint64).tobytes()
     return "\x1f".join(f"{type(v).__name__}:{v}" for v in ids.tolist()).encode("utf-8", "surrogatepass")
-
 
 
 def plain(value):

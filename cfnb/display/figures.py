@@ -1,4 +1,4 @@
-"""TODO docstring (display/figures.py)."""
+"""Matplotlib figures that read in JupyterLab's light and dark themes, as inline SVG, HTML or PNG."""
 
 from __future__ import annotations
 
@@ -6,7 +6,6 @@ import base64
 import contextlib
 import io
 import re
-
 
 # ------------------------------------------------------------------------------ theme-aware figures
 # Figures are drawn with INK as their foreground (text, axes, ticks, grid). In SVG, INK becomes
@@ -16,9 +15,7 @@ import re
 INK = "#010203"
 
 
-
 SERIES = ("#4c9be8", "#e8a33d", "#5cb85c", "#d9534f")  # mid-tone: readable on white and on near-black
-
 
 
 _THEME = {  # matplotlib rcParams
@@ -28,7 +25,6 @@ _THEME = {  # matplotlib rcParams
     "savefig.facecolor": "none", "savefig.edgecolor": "none", "svg.fonttype": "path", "svg.hashsalt": "cfnb",
     "font.size": 9,
 }
-
 
 
 @contextlib.contextmanager
@@ -41,7 +37,6 @@ def themed():
         yield
 
 
-
 def new_figure(size=(6.4, 3.4)):
     """A theme-ready matplotlib `Figure` (no pyplot, constrained layout); draw on it inside `themed()`."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -51,7 +46,6 @@ def new_figure(size=(6.4, 3.4)):
         fig = Figure(figsize=size, dpi=100, layout="constrained")
     FigureCanvasAgg(fig)  # a renderer to measure texts with (stage labels, adjustText)
     return fig
-
 
 
 def figure_svg(fig) -> str:
@@ -68,7 +62,6 @@ def figure_svg(fig) -> str:
     svg = re.sub(r"\s*<metadata>.*?</metadata>", "", svg, count=1, flags=re.S)
     svg = svg.replace(INK, "currentColor")
     return svg.replace("<svg ", '<svg style="max-width: 100%; height: auto" ', 1)
-
 
 
 def figure_html(fig, fallback: bool = True) -> str:
@@ -90,7 +83,6 @@ def figure_html(fig, fallback: bool = True) -> str:
             f"{figure_svg(fig)}{png}</div>")
 
 
-
 def figure_png(fig) -> bytes:
     """The figure as PNG bytes on a white background (for terminals, files and reports)."""
     buf = io.BytesIO()
@@ -99,11 +91,9 @@ def figure_png(fig) -> bytes:
     return buf.getvalue()
 
 
-
 def intersects(a, b) -> bool:
     """Whether two matplotlib `Bbox`es (e.g. texts' window extents) overlap."""
     return a.x0 < b.x1 and b.x0 < a.x1 and a.y0 < b.y1 and b.y0 < a.y1
-
 
 
 def overlapping(boxes) -> list[tuple[int, int]]:

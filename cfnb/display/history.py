@@ -1,23 +1,18 @@
-"""TODO docstring (display/history.py)."""
+"""Learning curves: a staged fit's train and validation loss, stage boundaries labelled."""
 
 from __future__ import annotations
 
-
 from cfnb.display.figures import INK, SERIES, figure_html, figure_png, figure_svg, new_figure, overlapping, themed
-
 
 # ------------------------------------------------------------------------------------ learning curve
 _CLIP_SQUASH = 2.0   # clip high points when showing them would leave the rest under 1/2 of the axis
 
 
-
 _LABEL_ROWS = 3      # stage labels stack in at most this many rows above the plot
-
 
 
 _LABEL_FORMATS = (lambda stage, lr: f"stage {stage} · lr {lr:.0e}", lambda stage, lr: f"lr {lr:.0e}",
                   lambda stage, lr: f"{lr:.0e}".replace("e-0", "e-"))
-
 
 
 def robust_top(values_by_series) -> float | None:
@@ -50,7 +45,6 @@ def robust_top(values_by_series) -> float | None:
     if squashes(top, fenced):
         top = fenced
     return top if squashes(float(every.max()), top) else None
-
 
 
 def plot_history(history, ax=None):
@@ -88,7 +82,6 @@ def plot_history(history, ax=None):
     return ax
 
 
-
 def _clip_outliers(ax, frame, series):
     """Limit the y-axis to `robust_top`; mark each point above it at the top edge, with its value."""
     top = robust_top([frame[c].to_numpy(float) for c, _, _ in series])
@@ -112,14 +105,12 @@ def _clip_outliers(ax, frame, series):
         notes[i].xyann = (7, -3 - 10 * row)
 
 
-
 def _stage_boundaries(ax, frame):
     first = frame["epoch"].min() - 0.5
     for _, rows in frame.groupby("stage"):
         start = rows["epoch"].min() - 0.5
         if start > first:
             ax.axvline(start, color=INK, linestyle=":", linewidth=1, alpha=0.5)
-
 
 
 def _stage_labels(ax, frame):
@@ -148,7 +139,6 @@ def _stage_labels(ax, frame):
             text.remove()
 
 
-
 def _rows(boxes, max_rows, allow_drop=False, pad=6.0):
     """Greedy rows for boxes laid left to right: each in the first row where it clears the previous
     box by `pad` pixels. None if some box fits no row (or that box's row is None with `allow_drop`)."""
@@ -164,7 +154,6 @@ def _rows(boxes, max_rows, allow_drop=False, pad=6.0):
     return rows
 
 
-
 def history_figure(history):
     """The learning curve as a theme-ready matplotlib `Figure` (see `plot_history`)."""
     fig = new_figure((6.4, 3.4))
@@ -173,17 +162,14 @@ def history_figure(history):
     return fig
 
 
-
 def history_png(history) -> bytes:
     """The learning-curve plot as PNG bytes (dark on white)."""
     return figure_png(history_figure(history))
 
 
-
 def history_svg(history) -> str:
     """The learning-curve plot as SVG text in `currentColor` on no background (see `figure_svg`)."""
     return figure_svg(history_figure(history))
-
 
 
 def history_html(history, fallback: bool = True) -> str:

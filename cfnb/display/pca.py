@@ -1,4 +1,4 @@
-"""TODO docstring (display/pca.py)."""
+"""The map of item factors: a scatter of principal components with the titles placed apart."""
 
 from __future__ import annotations
 
@@ -63,14 +63,11 @@ def pca_figure(table: pd.DataFrame, explained=None, labels: int = 30, size=(7.5,
     return fig
 
 
-
 ITERATIONS = 50  # adjustText's limit: a count, not its default time limit, so the same map every time
-
 
 
 def _short(title: str, width: int = 32) -> str:
     return title if len(title) <= width else title[:width - 2] + "…"
-
 
 
 def _drop_corner_ticks(ax) -> None:
@@ -82,7 +79,6 @@ def _drop_corner_ticks(ax) -> None:
         limits = ax.get_ylim()
         ax.set_yticks([t for t, _ in keep], [text for _, text in keep])
         ax.set_ylim(limits)
-
 
 
 def _drop_overlapping(texts) -> None:
@@ -98,17 +94,14 @@ def _drop_overlapping(texts) -> None:
             kept.append(box)
 
 
-
 def pca_png(table: pd.DataFrame, explained=None, labels: int = 30, size=(7.5, 6.0)) -> bytes:
     """The PCA map (`pca_figure`) as PNG bytes, dark on white."""
     return figure_png(pca_figure(table, explained, labels, size))
 
 
-
 def pca_svg(table: pd.DataFrame, explained=None, labels: int = 30, size=(7.5, 6.0)) -> str:
     """The PCA map (`pca_figure`) as SVG text in `currentColor` on no background."""
     return figure_svg(pca_figure(table, explained, labels, size))
-
 
 
 def pca_html(table: pd.DataFrame, explained=None, labels: int = 30, size=(7.5, 6.0), fallback: bool = True) -> str:

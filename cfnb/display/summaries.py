@@ -9,7 +9,6 @@ import pandas as pd
 
 from cfnb import backend
 
-
 _CSS = """<style>
 .cfnb-summary {font-family: var(--jp-code-font-family, monospace); font-size: 12px;
   color: var(--jp-ui-font-color1, inherit);}

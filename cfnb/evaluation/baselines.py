@@ -18,10 +18,8 @@ from cfnb.data.biases import _offsets, fit_biases
 from cfnb.data.ratings import Ratings
 from cfnb.errors import CfnbError, VocabularyError
 from cfnb.evaluation.metrics import rmse
-from cfnb.names import ITEM
-
 from cfnb.evaluation.ranking import rank_scores, ranking_metrics
-
+from cfnb.names import ITEM
 
 
 @dataclass(frozen=True)

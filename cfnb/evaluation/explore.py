@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from cfnb.models.record import check
-
 import keras
 import numpy as np
 import pandas as pd
@@ -12,9 +10,9 @@ from cfnb import checks
 from cfnb.data.ratings import Ratings
 from cfnb.data.vocabulary import plain
 from cfnb.errors import ArgumentError, CfnbError
-from cfnb.evaluation.scoring import knowledge, predict_codes, warn_cold_user
+from cfnb.evaluation.ranking import top_k
+from cfnb.evaluation.scoring import check_inputs, knowledge, model_scorer, warn_cold_user
 from cfnb.names import ITEM, ITEM_BIAS, ITEM_FACTORS, RATING, USER
-
 
 
 def item_stats(ratings: Ratings) -> pd.DataFrame:
@@ -58,7 +56,7 @@ def item_bias(model: keras.Model, ratings: Ratings, n: int = 10, top: int = 1000
     Raises:
         CfnbError: if the model has no movie bias (dot-product and NN models don't).
     """
-    _check(model, ratings)
+    check_inputs(model, ratings)
     n, top = checks.whole("n", n), checks.whole("top", top)
     weights = layer_weights(model, layer)
     if weights is None:
@@ -92,7 +90,7 @@ def factor_pca(model: keras.Model, ratings: Ratings, top: int = 1000, k: int = 2
             component, so `k=2`, the default, asks for a map it cannot have).
         CfnbError: the model has no movie factors, or the ratings have fewer than two movies.
     """
-    _check(model, ratings)
+    check_inputs(model, ratings)
     top, k = checks.whole("top", top, minimum=2), checks.whole("k", k, minimum=1)
     weights = layer_weights(model, layer)
     if weights is None:
@@ -161,24 +159,18 @@ def recommend(model: keras.Model, ratings: Ratings, user, n: int = 10, batch_siz
         plus each movie's offset): the frame's `attrs["note"]` says so, and so does a `DataWarning`.
     """
     n = checks.whole("n", n)
-    _check(model, ratings)
+    check_inputs(model, ratings)
     code = user_code(ratings, user)
     known = knowledge(model, ratings)
     rated = np.zeros(ratings.n_items, bool)
     rated[ratings.frame.loc[ratings.frame[USER] == code, ITEM].to_numpy()] = True
     trained = known.known_items(np.arange(ratings.n_items))
     candidates = np.flatnonzero(~rated & trained)
-    pred = predict_codes(model, known, np.full(len(candidates), code), candidates, batch_size, clip)
-    best = np.argsort(-pred, kind="stable")[:n]
+    pred = model_scorer(model, known, batch_size, tables=False)(np.array([code]), candidates)[0]
+    pred = np.clip(pred, *known.scale) if clip else pred
+    best = top_k(pred[None, :], n)[0] if len(candidates) else np.zeros(0, np.int64)
     raw = ratings.item_ids.take(candidates[best])
     out = pd.DataFrame({"item": raw, "title": ratings.title(raw.to_numpy()), "predicted": pred[best]})
     if not known.known_users([code])[0]:
         out.attrs["note"] = warn_cold_user(plain(ratings.user_ids[code]), repr(ratings.name))
     return out
-
-
-def _check(model, ratings):
-    checks.instance("model", model, keras.Model, "a Keras model")
-    checks.instance("ratings", ratings, Ratings, "a cfnb Ratings")
-    check(model, ratings)
-

@@ -1,4 +1,4 @@
-"""TODO docstring (evaluation/metrics.py)."""
+"""Error metrics on ratings: the one RMSE and MAE that every cfnb figure uses."""
 
 from __future__ import annotations
 

@@ -14,11 +14,6 @@ build with `y_range` to have the model itself squash its output.
 
 from __future__ import annotations
 
-from cfnb.evaluation.scoring import _distinct
-
-from cfnb.models.record import check
-
-
 import keras
 import numpy as np
 import pandas as pd
@@ -28,10 +23,9 @@ from cfnb.data.ratings import Ratings, as_id_array
 from cfnb.data.vocabulary import plain
 from cfnb.errors import CfnbError
 from cfnb.evaluation.metrics import mae, rmse
-from cfnb.evaluation.scoring import _check_common, _model_scores, knowledge, predict_codes
-from cfnb.models.record import check_codes_fit, summarize, table_sizes, trained_on
+from cfnb.evaluation.scoring import check_inputs, count_distinct, knowledge, model_scores, predict_codes
+from cfnb.models.record import check, check_codes_fit, summarize, table_sizes, trained_on
 from cfnb.names import ITEM, USER
-
 
 UNKNOWN_POLICIES = ("error", "fallback")
 
@@ -54,7 +48,7 @@ def predict(model: keras.Model, ratings: Ratings, users, items, batch_size: int 
         A float32 array of predictions, one per pair.
     """
     unknown = checks.one_of("unknown", unknown, UNKNOWN_POLICIES)
-    _check_common(model, ratings, batch_size)
+    check_inputs(model, ratings, batch_size)
     users, items = as_id_array(users), as_id_array(items)
     if users.shape != items.shape:
         try:
@@ -92,7 +86,7 @@ def evaluate(model: keras.Model, data: Ratings, batch_size: int = 4096, train: R
         movie, predicted by the fallback). These can differ slightly from the fit's last `val_rmse`,
         which scores the raw model output with untrained rows for cold ids.
     """
-    _check_common(model, data, batch_size)
+    check_inputs(model, data, batch_size)
     if train is not None:
         checks.instance("train", train, Ratings, "a cfnb Ratings")
         check(model, train, "train")
@@ -102,13 +96,13 @@ def evaluate(model: keras.Model, data: Ratings, batch_size: int = 4096, train: R
     extra = {}
     if known is None:
         check_codes_fit(model, data, "data")
-        pred = _model_scores(model, u, i, batch_size)
+        pred = model_scores(model, u, i, batch_size)
         if clip and data.scale is not None:
             pred = np.clip(pred, *data.scale)
     else:
         u_known, i_known = known.known_users(u), known.known_items(i)
         pred = predict_codes(model, known, u, i, batch_size, clip)
-        extra = {"n_cold_users": _distinct(u[~u_known]), "n_cold_items": _distinct(i[~i_known]),
+        extra = {"n_cold_users": count_distinct(u[~u_known]), "n_cold_items": count_distinct(i[~i_known]),
                  "n_cold": int((~(u_known & i_known)).sum())}
     if not len(data):
         return {"rmse": float("nan"), "mae": float("nan"), "n": 0, **extra}
@@ -118,12 +112,12 @@ def evaluate(model: keras.Model, data: Ratings, batch_size: int = 4096, train: R
 def predictions_table(model: keras.Model, data: Ratings, n: int = 5, seed: int = 0) -> pd.DataFrame:
     """A few held-out ratings beside the model's predictions (as `predict` gives them), with raw ids and titles."""
     n, seed = checks.whole("n", n), checks.seed("seed", seed)
-    _check_common(model, data, 1)
+    check_inputs(model, data, 1)
     rows = data.frame.sample(n=min(n, len(data)), random_state=seed)
     table = data.with_frame(rows).to_frame().drop(columns="timestamp", errors="ignore")
     known = trained_on(model)
     u, i = rows[USER].to_numpy(np.int64), rows[ITEM].to_numpy(np.int64)
-    pred = predict_codes(model, known, u, i, 4096, True) if known else _model_scores(model, u, i, 4096)
+    pred = predict_codes(model, known, u, i, 4096, True) if known else model_scores(model, u, i, 4096)
     table["predicted"] = pred.round(2)
     return table
 

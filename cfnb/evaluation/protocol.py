@@ -1,20 +1,5 @@
-"""The NCF evaluation protocol (He et al., "Neural Collaborative Filtering", WWW 2017), seeded.
-
-1. `leave_last_out(ratings)`: each user's latest interaction (by timestamp) is the test set, the
-   rest is the training set.
-2. `sample_negatives(train, test)`: for each test interaction, items the user never interacted with
-   (in the training set or the test set), drawn at random with a seed.
-3. `hit_rate_ndcg(model, train, test)`: the model ranks the held-out item among its negatives;
-   HR@k is the share of held-out items in the top k, NDCG@k adds 1 / log2(rank + 1) for each.
-
-He et al. write that they rank the test item among "100 items that are not interacted by the user";
-the test files they released with their code (`ml-1m.test.negative`, `pinterest-20.test.negative`)
-hold 99 negatives per test item, so each list has 100 items. `n_negatives=99` is that; Rendle et
-al. ("Neural Collaborative Filtering vs. Matrix Factorization Revisited", RecSys 2020) evaluated on
-the same files. A score tied with the held-out item's ranks above it, as in He et al.'s
-`evaluate.py` (the held-out item is listed last and `heapq.nlargest` keeps the first of equals): a
-model that cannot tell the items apart gets no credit.
-"""
+"""The NCF evaluation protocol (He et al. 2017), seeded: leave-last-out, sampled negatives, HR@k and
+NDCG@k. docs/ranking.md gives the details (99 negatives as in the released test files, ties, seeds)."""
 
 from __future__ import annotations
 
@@ -23,7 +8,8 @@ import numpy as np
 from cfnb import checks
 from cfnb.data.ratings import Ratings
 from cfnb.errors import CfnbError, DataError
-from cfnb.evaluation.ranking import BLOCK_PAIRS, as_scorer
+from cfnb.evaluation.ranking import as_scorer
+from cfnb.evaluation.scoring import BLOCK_PAIRS
 from cfnb.names import ITEM, TIMESTAMP, USER
 
 

@@ -16,102 +16,15 @@ rank with anything else (a matrix of scores: `lambda users, items: matrix[users]
 
 from __future__ import annotations
 
-from cfnb.models.record import check
-
-from collections.abc import Callable
-
 import keras
 import numpy as np
 
 from cfnb import checks
 from cfnb.data.ratings import Ratings
 from cfnb.errors import ArgumentTypeError, CfnbError, VocabularyError
-from cfnb.evaluation.scoring import _model_scores
-from cfnb.models.record import TrainedOn, check_codes_fit, summarize, table_sizes
-from cfnb.names import ITEM, ITEM_BIAS, ITEM_FACTORS, RATING, USER, USER_BIAS, USER_FACTORS, Y_RANGE
-
-
-#: Scores per block of users: about this many (user, item) pairs are scored at once.
-BLOCK_PAIRS = 1 << 22
-
-Scorer = Callable[[np.ndarray, np.ndarray], np.ndarray]
-
-
-# ------------------------------------------------------------------------------------- scorers
-def model_scorer(model: keras.Model, known: TrainedOn, batch_size: int = 65536, tables: bool = True) -> Scorer:
-    """A scorer from a Keras model: its raw output for users it was trained on, and the cold-start
-    fallback (`TrainedOn.fallback`: training mean + the item's offset) for the others.
-
-    It ranks as `cfnb.recommend(..., clip=False)` does, the same scores by the same path. Scores
-    are not clipped: `recommend`'s default clip ties every item predicted above the top of the
-    scale (ordered then by item code), which would hide the model's own order at the top of a list.
-
-    Args:
-        model: any Keras model with `user_in` / `movie_in` inputs.
-        known: what the model was trained on (`cfnb.trained_on(model)`, or `summarize(train)`).
-        batch_size: pairs per `model.predict` batch.
-        tables: for cfnb's "dot" and "bias" kinds, compute the scores from the embedding tables with
-            numpy (the same formula, one matrix product per block) instead of `model.predict`. The
-            tables are read when the scorer is made: make a new one after more training.
-    """
-    formula = _table_formula(model) if tables else None
-
-    def predict(users, grid):
-        return _model_scores(model, np.repeat(users, grid.shape[1]), grid.reshape(-1), batch_size).reshape(grid.shape)
-
-    def score(users, items):
-        users, items = np.asarray(users, np.int64), np.asarray(items, np.int64)
-        grid = np.broadcast_to(items, (len(users), items.shape[-1])) if items.ndim == 1 else items
-        warm = known.known_users(users)
-        if warm.all():
-            return formula(users, items) if formula is not None else predict(users, grid)
-        out = np.empty(grid.shape, np.float32)
-        if warm.any():
-            out[warm] = (formula(users[warm], items if items.ndim == 1 else items[warm]) if formula is not None
-                         else predict(users[warm], grid[warm]))
-        cold = grid[~warm]
-        out[~warm] = known.fallback(np.repeat(users[~warm], cold.shape[1]), cold.reshape(-1),
-                                    clip=False).reshape(cold.shape)
-        return out
-    return score
-
-
-#: Layer types of the "dot" and "bias" graphs (and their y_range form): nothing else may be present.
-_TABLE_LAYERS = {"InputLayer", "Embedding", "Dot", "Flatten", "Add", "ScaledSigmoid"}
-
-
-def _table_formula(model):
-    """`f(users, items) -> scores` computed from the embedding tables, for cfnb's "dot" and "bias"
-    kinds (`factors · factors [+ user bias + movie bias]`, then the `y_range` sigmoid if any); None
-    for any other model, which is then scored with `model.predict`."""
-    config = getattr(model, "cfnb_config", None) or {}
-    if config.get("kind") not in ("dot", "bias") or {type(l).__name__ for l in model.layers} - _TABLE_LAYERS:
-        return None
-    names = {l.name for l in model.layers}
-    bias = config["kind"] == "bias"
-    if not {USER_FACTORS, ITEM_FACTORS} <= names or bias != ({USER_BIAS, ITEM_BIAS} <= names):
-        return None
-
-    def weights(name):
-        return keras.ops.convert_to_numpy(model.get_layer(name).embeddings).astype(np.float32)
-
-    p, q = weights(USER_FACTORS), weights(ITEM_FACTORS)
-    bu, bi = (weights(USER_BIAS)[:, 0], weights(ITEM_BIAS)[:, 0]) if bias else (None, None)
-    squash = model.get_layer(Y_RANGE) if Y_RANGE in names else None
-
-    def formula(users, items):
-        if items.ndim == 1:
-            s = p[users] @ q[items].T
-            if bias:
-                s += bu[users][:, None] + bi[items][None, :]
-        else:
-            s = np.einsum("bf,bmf->bm", p[users], q[items])
-            if bias:
-                s += bu[users][:, None] + bi[items]
-        if squash is not None:
-            s = (1 / (1 + np.exp(-s)) * np.float32(squash.high - squash.low) + np.float32(squash.low))
-        return s
-    return formula
+from cfnb.evaluation.scoring import BLOCK_PAIRS, Scorer, model_scorer
+from cfnb.models.record import check, check_codes_fit, summarize, table_sizes
+from cfnb.names import ITEM, RATING, USER
 
 
 # ------------------------------------------------------------------------------------- ranking

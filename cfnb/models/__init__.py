@@ -1,10 +1,19 @@
 """Model kinds and what travels with a model: the registry and graphs, the trained-on record, files, code."""
 
 from cfnb.models.build import build_model, config_of, count_params, describe
-from cfnb.models.kinds import HYPERPARAMETERS, KINDS, REGISTRY, Hyperparameter, Kind, kind_of, register, unregister
 from cfnb.models.graphs import Graph, ScaledSigmoid
-from cfnb.names import (ITEM_BIAS, ITEM_FACTORS, ITEM_IN, ITEM_MLP_FACTORS, USER_BIAS, USER_FACTORS, USER_IN,
-                        USER_MLP_FACTORS, Y_RANGE)
+from cfnb.models.kinds import HYPERPARAMETERS, KINDS, REGISTRY, Hyperparameter, Kind, kind_of, register, unregister
+from cfnb.names import (
+                        ITEM_BIAS,
+                        ITEM_FACTORS,
+                        ITEM_IN,
+                        ITEM_MLP_FACTORS,
+                        USER_BIAS,
+                        USER_FACTORS,
+                        USER_IN,
+                        USER_MLP_FACTORS,
+                        Y_RANGE,
+)
 
 __all__ = ["build_model", "config_of", "count_params", "describe", "HYPERPARAMETERS", "KINDS", "REGISTRY",
            "Hyperparameter", "Kind", "kind_of", "register", "unregister", "Graph", "ScaledSigmoid",

@@ -1,18 +1,15 @@
-"""TODO docstring (models/build.py)."""
+"""`build_model`: a registered kind's graph with checked sizes and hyperparameters, and its config."""
 
 from __future__ import annotations
-
-from cfnb.models.kinds import HYPERPARAMETERS
 
 import keras
 
 from cfnb import checks
 from cfnb.errors import ArgumentTypeError
 from cfnb.models.graphs import Graph, ScaledSigmoid
-from cfnb.models.kinds import check_hyperparameters, kind_of
-from cfnb.names import Y_RANGE
-
+from cfnb.models.kinds import HYPERPARAMETERS, check_hyperparameters, kind_of
 from cfnb.models.record import bind
+from cfnb.names import Y_RANGE
 
 
 def build_model(kind: str, n_users, n_items: int | None = None, seed: int | None = None,

@@ -22,7 +22,6 @@ from cfnb.errors import ArgumentError, ArgumentTypeError
 from cfnb.models.build import build_model
 from cfnb.models.kinds import check_hyperparameters, kind_of
 
-
 _WIDTH = 100
 _SKIP = {"name", "registered_name", "build_config", "compile_config"}
 _KEYWORD_ONLY = {"axis", "axes"}  # required arguments that read better as keywords: Dot(axes=2)

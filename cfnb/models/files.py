@@ -14,8 +14,6 @@ Ctrl-C mid-save leaves any previous file intact.
 
 from __future__ import annotations
 
-from cfnb.models.record import check
-
 import io
 import json
 import os
@@ -33,9 +31,8 @@ from cfnb import checks
 from cfnb.data.ratings import Ratings
 from cfnb.errors import CfnbError, ModelFileError
 from cfnb.models.build import config_of
-from cfnb.models.record import TrainedOn, set_trained_on, summarize, table_sizes, trained_on
+from cfnb.models.record import TrainedOn, check, set_trained_on, summarize, table_sizes, trained_on
 from cfnb.names import ITEM, ITEM_FACTORS, RATING, TIMESTAMP, USER, USER_FACTORS
-
 
 FORMAT = "cfnb-model"
 VERSION = 2  # 2: adds "trained_on" (what the model was trained on) and trained_on.npz; 1 still loads

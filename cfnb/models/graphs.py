@@ -1,4 +1,7 @@
-"""TODO docstring (models/graphs.py)."""
+"""The kinds' graphs: the lesson's dot, bias and nn, and the NCF paper's gmf, mlp and neumf.
+
+A new kind is one function decorated with `register`; everything else (the Builder, summaries,
+fits, saving, code) reads the registry. `Graph` gives each builder its named inputs and seeded layers."""
 
 from __future__ import annotations
 
@@ -7,10 +10,18 @@ import os
 import keras
 from keras import layers, regularizers
 
-from cfnb.models.kinds import register
-from cfnb.names import ITEM_BIAS, ITEM_FACTORS, ITEM_IN, ITEM_MLP_FACTORS, USER_BIAS, USER_FACTORS, USER_IN, USER_MLP_FACTORS
-
 from cfnb.errors import ArgumentError
+from cfnb.models.kinds import register
+from cfnb.names import (
+    ITEM_BIAS,
+    ITEM_FACTORS,
+    ITEM_IN,
+    ITEM_MLP_FACTORS,
+    USER_BIAS,
+    USER_FACTORS,
+    USER_IN,
+    USER_MLP_FACTORS,
+)
 
 
 class Graph:
@@ -52,14 +63,12 @@ class Graph:
                             kernel_initializer=keras.initializers.GlorotUniform(seed=self._next_seed()))
 
 
-
 # ------------------------------------------------------------------------------------- the kinds
 @register("dot", "the dot product of a user's and a movie's factors", n_factors=50, l2=1e-4)
 def dot(g: Graph, n_factors, l2):
     u = g.user_embedding(n_factors, l2, USER_FACTORS)
     m = g.item_embedding(n_factors, l2, ITEM_FACTORS)
     return layers.Flatten(name="flatten")(layers.Dot(axes=2, name="dot")([u, m]))
-
 
 
 @register("bias", "the dot product plus a learned bias for each user and each movie",
@@ -69,7 +78,6 @@ def bias(g: Graph, n_factors, l2, bias_l2):
     ub = layers.Flatten(name="user_bias_flat")(g.user_embedding(1, bias_l2, USER_BIAS))
     mb = layers.Flatten(name="movie_bias_flat")(g.item_embedding(1, bias_l2, ITEM_BIAS))
     return layers.Add(name="score")([x, ub, mb])
-
 
 
 @register("nn", "a neural net on the concatenated factors (dropout, Dense relu, dropout, Dense 1)",
@@ -83,14 +91,12 @@ def nn(g: Graph, n_factors, l2, hidden, dropout_in, dropout_hidden):
     return g.dense(1, name="score")(x)
 
 
-
 # He et al., "Neural Collaborative Filtering" (WWW 2017), section 3. The outputs are raw scores: fit
 # them with loss="bce" (the logistic loss takes logits) for implicit feedback, or with MSE for ratings.
 def _gmf_part(g: Graph, n_factors, l2):
     u = g.user_embedding(n_factors, l2, USER_FACTORS)
     m = g.item_embedding(n_factors, l2, ITEM_FACTORS)
     return layers.Flatten(name="gmf_flat")(layers.Multiply(name="product")([u, m]))
-
 
 
 def _mlp_part(g: Graph, n_factors, n_layers, l2, names=(USER_FACTORS, ITEM_FACTORS)):
@@ -102,12 +108,10 @@ def _mlp_part(g: Graph, n_factors, n_layers, l2, names=(USER_FACTORS, ITEM_FACTO
     return x
 
 
-
 @register("gmf", "GMF: a Dense layer on the element-wise product of the factors (He et al. 2017)",
           n_factors=8, l2=0.0)
 def gmf(g: Graph, n_factors, l2):
     return g.dense(1, name="score")(_gmf_part(g, n_factors, l2))
-
 
 
 @register("mlp", "MLP: the concatenated factors through a tower of Dense relu layers (He et al. 2017)",
@@ -116,14 +120,12 @@ def mlp(g: Graph, n_factors, n_layers, l2):
     return g.dense(1, name="score")(_mlp_part(g, n_factors, n_layers, l2))
 
 
-
 @register("neumf", "NeuMF: GMF and MLP on separate factors, side by side into one Dense (He et al. 2017)",
           n_factors=8, n_layers=3, l2=0.0)
 def neumf(g: Graph, n_factors, n_layers, l2):
     x = layers.Concatenate(name="neumf")([_gmf_part(g, n_factors, l2),
                                           _mlp_part(g, n_factors, n_layers, l2, (USER_MLP_FACTORS, ITEM_MLP_FACTORS))])
     return g.dense(1, name="score")(x)
-
 
 
 # --------------------------------------------------------------------------------------- building
@@ -148,7 +150,6 @@ def _memory_bytes() -> int:
         return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
     except (ValueError, OSError, AttributeError):
         return 0
-
 
 
 def _check_table_fits(name: str, rows: int, width: int) -> None:

@@ -16,15 +16,11 @@ modules look up (the inputs, the factor and bias tables, the `y_range` layer) ar
 
 from __future__ import annotations
 
-
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-
 from cfnb import checks
 from cfnb.errors import ArgumentError, ArgumentTypeError
-
-
 
 
 @dataclass(frozen=True)

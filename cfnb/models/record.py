@@ -20,14 +20,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from cfnb.data.biases import fit_biases
 from cfnb.data.vocabulary import plain
 from cfnb.errors import VocabularyError
-from cfnb.names import ITEM, RATING, USER
-
-from cfnb.data.biases import fit_biases
-from cfnb.names import ITEM_IN, USER_IN
-
-
+from cfnb.names import ITEM, ITEM_IN, RATING, USER, USER_IN
 
 
 @dataclass
@@ -42,6 +38,7 @@ class TrainedOn:
         user_offsets, item_offsets: the biases-only fit on the (latest) training ratings (see
             `cfnb.baselines.fit_biases`), the fallback for cold ids.
         sets: fingerprints of the distinct training sets recorded (fitting twice on one set counts it once).
+        engine: which engine ran the latest fit and why (`name`, `backend`, `reason`, `label`), or None.
     """
 
     fingerprint: str
@@ -54,6 +51,7 @@ class TrainedOn:
     user_offsets: np.ndarray
     item_offsets: np.ndarray
     sets: list = field(default_factory=list)
+    engine: dict | None = None
 
     @property
     def n(self) -> int:
@@ -86,12 +84,13 @@ class TrainedOn:
         scale = (min(self.scale[0], newer.scale[0]), max(self.scale[1], newer.scale[1]))
         return TrainedOn(newer.fingerprint, newer.n_users, newer.n_items, self.user_counts + newer.user_counts,
                          self.item_counts + newer.item_counts, mean, scale, newer.user_offsets,
-                         newer.item_offsets, [*self.sets, *newer.sets])
+                         newer.item_offsets, [*self.sets, *newer.sets], newer.engine)
 
     def to_json(self) -> dict:
         """Plain data for `cfnb.save` (arrays as lists)."""
         return {"fingerprint": self.fingerprint, "n_users": self.n_users, "n_items": self.n_items,
-                "mean": self.mean, "scale": list(self.scale), "sets": list(self.sets)}
+                "mean": self.mean, "scale": list(self.scale), "sets": list(self.sets),
+                "engine": self.engine}
 
     def arrays(self) -> dict[str, np.ndarray]:
         """The per-code arrays, for `cfnb.save`."""
@@ -105,7 +104,7 @@ class TrainedOn:
                    np.asarray(arrays["user_counts"], np.int64), np.asarray(arrays["item_counts"], np.int64),
                    float(meta["mean"]), tuple(float(v) for v in meta["scale"]),
                    np.asarray(arrays["user_offsets"], np.float64), np.asarray(arrays["item_offsets"], np.float64),
-                   list(meta.get("sets", [])))
+                   list(meta.get("sets", [])), meta.get("engine"))
 
 
 def _seen(counts: np.ndarray, codes) -> np.ndarray:
@@ -159,7 +158,6 @@ def table_sizes(model) -> tuple[int | None, int | None]:
     """Embedding rows for users and for items: `cfnb_config`'s sizes, else the smallest `Embedding`
     fed straight by each input (`user_in`, `movie_in`); None where there is none."""
     import keras
-
 
     config = getattr(model, "cfnb_config", None) or {}
     if "n_users" in config and "n_items" in config:
@@ -218,7 +216,7 @@ def check_codes_fit(model, ratings, what: str = "ratings") -> None:
                 f"with cfnb.evaluate, which predicts them with the cold-start fallback.")
 
 
-def record_training(model, train) -> None:
+def record_training(model, train, engine: dict | None = None) -> None:
     """Record (or add to) what `model` was trained on: `fit_stages` calls it after fitting on `train`.
 
     The summary takes a pass or two over the data (the biases-only fit), so it is made on first use
@@ -227,8 +225,10 @@ def record_training(model, train) -> None:
     old = _TRAINED.get(model)
     data_print = _data_fingerprint(train)
     if old is not None and data_print in old.sets:
+        old.engine = engine
         return
     _TRAINED[model] = _Pending(train, table_sizes(model), old, data_print)
+    _TRAINED[model].engine = engine
     _BOUND[model] = (_TRAINED[model].fingerprint, _TRAINED[model].n_users, _TRAINED[model].n_items,
                      "the data it was trained on")
 
@@ -237,7 +237,7 @@ class _Pending:
     """A training record not summarized yet: the vocabulary and data fingerprints, and the data."""
 
     def __init__(self, train, rows, old, data_print):
-        self.train, self.rows, self.old = train, rows, old
+        self.train, self.rows, self.old, self.engine = train, rows, old, None
         sizes = tuple(n if r is None else min(n, int(r)) for n, r in zip(train.vocabulary.sizes, rows))
         self.fingerprint = train.vocabulary.fingerprint(*sizes)
         self.n_users, self.n_items = sizes
@@ -245,6 +245,7 @@ class _Pending:
 
     def summarize(self) -> TrainedOn:
         record = summarize(self.train, self.rows)
+        record.engine = self.engine
         if self.old is None:
             return record
         old = self.old.summarize() if isinstance(self.old, _Pending) else self.old

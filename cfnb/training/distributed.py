@@ -1,34 +1,6 @@
-"""Training past one device or one process, on the engines that exist.
-
-* **TensorFlow** (`fit_stages(..., strategy=...)`): `StrategyLoop` is a plain training loop of
-  `strategy.run` steps. Keras 3's own `model.fit` fails under `tf.distribute.MultiWorkerMirroredStrategy`
-  with cfnb's dict inputs (its symbolic build `strategy.reduce`s a nested batch, which the
-  cross-worker reducer cannot), so cfnb's models train here under any strategy (`engine="keras"`
-  keeps `model.fit` where it works, e.g. `MirroredStrategy`), with the one-device maths:
-
-  - one step is one *global* batch of `batch_size` ratings, split into equal slices, one per replica
-    (a worker process or a device); the batches come in the same seeded order as the fast engine's,
-    so one worker, two devices or two processes see the same batches;
-  - each replica's loss is its slice's squared errors over the global batch's count, plus the
-    embeddings' l2 penalty (`model.losses`) over the number of replicas; the optimizer
-    (`model.optimizer.apply`, Keras's Adam) sums the replicas' gradients, which gives exactly the
-    gradient of the global batch's MSE plus the penalty, and applies the same update everywhere;
-  - the learning rate is the optimizer's variable, which `fit_stages` sets at each stage;
-  - Stop and Ctrl-C on any worker stop every worker after the same step: after each chunk of
-    steps the workers agree (one small all-reduce) on whether to stop and how many steps to run next.
-
-  Callbacks see what the fast engine shows them (`cfnb.fast`): per-batch hooks replayed after each
-  chunk of steps, validation on each worker's copy of the (identical) weights between
-  `on_test_begin` and `on_test_end`, `on_epoch_end` with `{loss, val_loss, val_rmse}`.
-
-* **JAX** (`keras.distribution`): a `DataParallel` or `ModelParallel` distribution, given as
-  `fit_stages(..., distribution=...)` or set globally, trains through Keras's own `model.fit`, which
-  lays out the batches and the variables on the device mesh; cfnb only makes every batch split
-  evenly over the devices and validates on exactly the set given. `movie_sharding` builds the
-  `ModelParallel` that splits the movie factor table's rows across devices.
-
-No private Keras or TensorFlow API is used here.
-"""
+"""Training past one device or one process: a `tf.distribute` strategy (cfnb's strategy loop) on
+TensorFlow, a `keras.distribution` (DataParallel, ModelParallel) on JAX. docs/distributed.md says how
+each works and what was tested."""
 
 from __future__ import annotations
 
@@ -41,8 +13,6 @@ import numpy as np
 from cfnb.errors import ArgumentError, ArgumentTypeError, CfnbError
 from cfnb.names import ITEM_FACTORS, ITEM_IN, USER_IN
 from cfnb.training.engines.strategy import StrategyLoop, _penalty
-
-
 
 
 def check(model: keras.Model, strategy, distribution):
@@ -106,16 +76,18 @@ def why_not_fast(strategy=None, distribution=None) -> str | None:
 
 
 def runner(model: keras.Model, engine: str, strategy, distribution, batch_size: int, seed: int | None):
-    """`run(x, y, epochs, validation_data, callbacks)` for a fit under a strategy or a distribution,
-    or None when `fit_stages` should pick among its one-device engines (or `engine="fast"` refuses)."""
+    """`(run, "strategy" | "distribution")` for a fit under a strategy or a distribution, where
+    `run(x, y, epochs, validation_data, callbacks)`; `(None, None)` when `fit_stages` should pick among its
+    one-device engines (or `engine="fast"` refuses)."""
     if engine == "fast":
-        return None
+        return None, None
     if strategy is not None:
-        return _strategy_runner(model, engine, strategy, batch_size, seed)
+        run = _strategy_runner(model, engine, strategy, batch_size, seed)
+        return run, ("strategy" if run is not None else None)
     distribution = in_effect(distribution)
     if distribution is not None and keras.backend.backend() == "jax":
-        return _distribution_runner(model, distribution, batch_size)
-    return None
+        return _distribution_runner(model, distribution, batch_size), "distribution"
+    return None, None
 
 
 def _distribution_runner(model, distribution, batch_size):

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import dataclasses
 import math
 import signal
 import threading
 import time
 import warnings
 import weakref
+from dataclasses import dataclass
 
 import keras
 import numpy as np
@@ -20,11 +22,9 @@ from cfnb.errors import ArgumentError, ArgumentTypeError, CfnbError, DataWarning
 from cfnb.models import record
 from cfnb.names import ITEM, USER
 from cfnb.training import distributed, implicit
-from cfnb.training.stages import StagedHistory, parse_stages
-
 from cfnb.training.engines import engine_for, unsupported
 from cfnb.training.progress import make_progress
-
+from cfnb.training.stages import EngineRun, StagedHistory, parse_stages
 
 
 class _Recorder(keras.callbacks.Callback):
@@ -233,23 +233,49 @@ def fit_stages(model: keras.Model, train: Ratings, val: Ratings | None = None, s
         and optimizer state from the end of the last epoch in the history.
     """
     stages = None if stages is None else parse_stages(stages)
-    batch_size = checks.whole("batch_size", batch_size)
     train, val = _check_fit_arguments(model, train, val, callbacks, history, stop, progress)
-    seed = checks.seed("seed", seed)
-    checks.one_of("engine", engine, ("auto", "fast", "keras"))
-    checks.one_of("update", update, ("exact", "lazy"))
-    strategy, distribution = distributed.check(model, strategy, distribution)
-    checks.one_of("loss", loss, implicit.LOSSES)
-    negatives = checks.whole("negatives", negatives)
-    _check_optimizer(model, optimizer)
-    rows = len(train) * (1 + negatives if loss == "bce" else 1)
-    batch_size = min(batch_size, max(rows, 1))  # a batch larger than the epoch is the epoch (no padding to it)
-    if loss == "bce" and (strategy is not None or distribution is not None):
-        raise CfnbError("loss='bce' trains through model.fit on one process: it does not run under a strategy "
-                        "or distribution yet. Leave strategy= and distribution= out for implicit feedback.")
+    options = FitOptions.checked(model, train, batch_size=batch_size, progress=progress, callbacks=callbacks,
+                                 stop=stop, seed=seed, engine=engine, update=update, strategy=strategy,
+                                 distribution=distribution, loss=loss, negatives=negatives, optimizer=optimizer)
     with _fitting(model):
-        return _fit_stages(model, train, val, stages, batch_size, progress, callbacks, history, stop, seed,
-                           engine, update, strategy, distribution, loss, negatives, optimizer)
+        return _fit_stages(model, train, val, stages, history, options)
+
+
+@dataclass(frozen=True)
+class FitOptions:
+    """How `fit_stages` trains, checked once: everything but the model, the data, the stages and the history."""
+
+    batch_size: int = 64
+    progress: object = "auto"
+    callbacks: tuple = ()
+    stop: threading.Event | None = None
+    seed: int | None = None
+    engine: str = "auto"
+    update: str = "exact"
+    strategy: object = None
+    distribution: object = None
+    loss: str = "mse"
+    negatives: int = 4
+    optimizer: object = None
+
+    @classmethod
+    def checked(cls, model, train, **given) -> FitOptions:
+        """The options of a `fit_stages` call on `model` and `train`, each checked (a CfnbError naming it)."""
+        o = cls(**given)
+        checks.one_of("engine", o.engine, ("auto", "fast", "keras"))
+        checks.one_of("update", o.update, ("exact", "lazy"))
+        checks.one_of("loss", o.loss, implicit.LOSSES)
+        strategy, distribution = distributed.check(model, o.strategy, o.distribution)
+        negatives = checks.whole("negatives", o.negatives)
+        _check_optimizer(model, o.optimizer)
+        if o.loss == "bce" and (strategy is not None or distribution is not None):
+            raise CfnbError("loss='bce' trains through model.fit on one process: it does not run under a strategy "
+                            "or distribution yet. Leave strategy= and distribution= out for implicit feedback.")
+        rows = len(train) * (1 + negatives if o.loss == "bce" else 1)
+        batch_size = min(checks.whole("batch_size", o.batch_size), max(rows, 1))  # a batch over the epoch is the epoch
+        callbacks = tuple(o.callbacks) if isinstance(o.callbacks, (list, tuple)) else (o.callbacks,)
+        return dataclasses.replace(o, batch_size=batch_size, seed=checks.seed("seed", o.seed), strategy=strategy,
+                                   distribution=distribution, negatives=negatives, callbacks=callbacks)
 
 
 def _check_fit_arguments(model, train, val, callbacks, history, stop, progress):
@@ -315,44 +341,45 @@ def _fitting(model):
             _FITTING.discard(model)
 
 
-def _fit_stages(model, train, val, stages, batch_size, progress, callbacks, history, stop, seed, engine, update,
-                strategy, distribution=None, loss="mse", negatives=4, optimizer=None):
+def _fit_stages(model, train, val, stages, history, o: FitOptions):
     history = history if history is not None else StagedHistory()
     plan = history.plan(stages)
     history.interrupted = False
     first_row = len(history.rows)
     checkpoint = bar = runner = None
     try:  # from here on, Ctrl-C anywhere returns the history instead of escaping
-        if seed is not None:
-            backend.set_random_seed(int(seed))  # keras.utils.set_random_seed, without TensorFlow on JAX
-        with distributed.scope(strategy, distribution):  # optimizer variables laid out like the model's
+        if o.seed is not None:
+            backend.set_random_seed(int(o.seed))  # keras.utils.set_random_seed, without TensorFlow on JAX
+        with distributed.scope(o.strategy, o.distribution):  # optimizer variables laid out like the model's
             if not getattr(model, "compiled", False) or model.optimizer is None:
-                compile_model(model, plan[0][1].lr, optimizer=optimizer, loss=loss)
+                compile_model(model, plan[0][1].lr, optimizer=o.optimizer, loss=o.loss)
             if not model.optimizer.built:  # so the checkpoint below holds the optimizer's slots too
                 model.optimizer.build(model.trainable_variables)
-        if loss == "bce":  # sampled negatives each epoch (cfnb.implicit)
-            runner, steps, validation = implicit.bce_runner(model, engine, train, val, negatives, batch_size, seed,
-                                                            len(history.rows))
+        if o.loss == "bce":  # sampled negatives each epoch (cfnb.implicit)
+            runner, steps, validation = implicit.bce_runner(model, o.engine, train, val, o.negatives, o.batch_size,
+                                                            o.seed, len(history.rows))
+            history.engine = EngineRun("keras", backend.name(), "loss='bce' samples negatives each epoch through "
+                                       "model.fit (the fast engines have only the mean squared error)", "keras model.fit")
         else:
-            implicit.check_loss(model, loss)
-            runner = _runner(model, engine, update, strategy, batch_size, seed, distribution)
-            steps = math.ceil(len(train) / batch_size)
+            implicit.check_loss(model, o.loss)
+            runner, history.engine = _runner(model, o)
+            steps = math.ceil(len(train) / o.batch_size)
             validation = (val.x, val.y) if val is not None and len(val) else None
         checkpoint = _Checkpoint(model, history)
-        bar = make_progress(progress, history, total_epochs=sum(s.epochs for _, s in plan), steps_per_epoch=steps)
+        bar = make_progress(o.progress, history, total_epochs=sum(s.epochs for _, s in plan), steps_per_epoch=steps)
         extra = [bar] if bar is not None else []
         ctrl_c = threading.Event()
-        extra.append(_StopWhen(ctrl_c, *([stop] if stop is not None else [])))
+        extra.append(_StopWhen(ctrl_c, *([o.stop] if o.stop is not None else [])))
         train_x, train_y = train.x, train.y
-        with _ctrl_c_stops(ctrl_c), distributed.scope(distribution=distribution):
+        with _ctrl_c_stops(ctrl_c), distributed.scope(distribution=o.distribution):
             for number, stage in plan:
                 model.optimizer.learning_rate = stage.lr
                 done = history.rows[-1]["epoch"] if history.rows else 0
                 recorder = _Recorder(history, number, done)
                 stopped = runner(train_x, train_y, epochs=stage.epochs, validation_data=validation,
-                                 callbacks=[recorder, checkpoint, *extra, *callbacks])
+                                 callbacks=[recorder, checkpoint, *extra, *o.callbacks])
                 if stopped is None:  # only the strategy loop answers, the same on every worker
-                    stopped = model.stop_training or ctrl_c.is_set() or (stop is not None and stop.is_set())
+                    stopped = model.stop_training or ctrl_c.is_set() or (o.stop is not None and o.stop.is_set())
                 if stopped:
                     history.interrupted = True
                     break
@@ -365,28 +392,33 @@ def _fit_stages(model, train, val, stages, batch_size, progress, callbacks, hist
             bar.close()
         getattr(runner, "release", lambda: None)()  # the fast engine's copy of the training data
         if len(history.rows) > first_row:
-            record.record_training(model, train if loss == "mse" else implicit.as_trained(train))
+            record.record_training(model, train if o.loss == "mse" else implicit.as_trained(train),
+                                   engine=history.engine.to_json() if history.engine else None)
     return history
 
 
-def _runner(model, engine, update, strategy, batch_size, seed, distribution=None):
-    """`run(x, y, epochs, validation_data, callbacks)` for the engine asked for (see `fit_stages`)."""
-
-    run = distributed.runner(model, engine, strategy, distribution, batch_size, seed)
+def _runner(model, o: FitOptions):
+    """`run(x, y, epochs, validation_data, callbacks)` for the engine asked for, and what it is (`EngineRun`)."""
+    here = backend.name()
+    run, name = distributed.runner(model, o.engine, o.strategy, o.distribution, o.batch_size, o.seed)
     if run is not None:
-        return run
-    why = distributed.why_not_fast(strategy, distribution) or unsupported(model)
-    if engine == "fast" and why:
+        reason = ("a tf.distribute strategy was given: cfnb's strategy loop splits each batch over the replicas"
+                  if name == "strategy" else "a keras.distribution is in effect: Keras's model.fit, each batch "
+                  "split over the devices")
+        return run, EngineRun(name, here, reason, "cfnb strategy loop" if name == "strategy" else "keras model.fit")
+    why = distributed.why_not_fast(o.strategy, o.distribution) or unsupported(model)
+    if o.engine == "fast" and why:
         raise CfnbError(f"engine='fast' cannot train this model: {why}. Use engine='keras' or 'auto'.")
-    if engine == "keras" or why:
+    if o.engine == "keras" or why:
         def run(x, y, epochs, validation_data, callbacks):
-            model.fit(x, y, batch_size=batch_size, epochs=epochs, validation_data=validation_data,
+            model.fit(x, y, batch_size=o.batch_size, epochs=epochs, validation_data=validation_data,
                       verbose=0, shuffle=True, callbacks=callbacks)
-        return run
-    fast = engine_for(model, batch_size, update=update, seed=seed)
+        reason = "engine='keras' was asked for" if o.engine == "keras" else f"the fast engine cannot train it: {why}"
+        return run, EngineRun("keras", here, reason, "keras model.fit")
+    fast = engine_for(model, o.batch_size, update=o.update, seed=o.seed)
 
     def run(x, y, epochs, validation_data, callbacks):
         fast.fit(x, y, epochs=epochs, validation_data=validation_data, callbacks=callbacks)
     run.release = fast.release
-    return run
-
+    reason = "engine='fast' was asked for" if o.engine == "fast" else "engine='auto': the fast engine trains this model"
+    return run, EngineRun("fast", here, reason, fast.label)

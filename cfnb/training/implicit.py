@@ -1,32 +1,8 @@
-"""Implicit feedback: who rated what, not how. Sampled negatives and a logistic loss.
+"""Implicit feedback: who rated what, not how. Sampled negatives and a logistic loss (He et al. 2017).
 
-A recommender is often trained from interactions (views, clicks, purchases: `ratings.implicit()`),
-where every observed (user, item) pair is a positive and nothing says what a user dislikes. He et
-al. ("Neural Collaborative Filtering", WWW 2017, section 3.1) turn that into binary classification:
-each positive pair is labelled 1, and for each one `negatives` items the user has no interaction
-with are drawn at random and labelled 0, afresh every epoch. The model's raw score s is a logit, and
-the loss is the binary cross-entropy ``-y log sigmoid(s) - (1 - y) log(1 - sigmoid(s))``.
-
-`fit_stages(model, train, val, loss="bce", negatives=4)` trains that way:
-
-* **Negatives** for a positive (u, i) are drawn uniformly from the catalogue (the items with at
-  least one interaction in `train`), rejecting the items u has in `train` and drawing again, as He
-  et al.'s code does; draws are independent, so one user's negatives may repeat. (Rendle et al.'s
-  `mf_simple.py` does not reject positives; with ~1-2% of the catalogue per user it hardly matters.)
-* **Seeded and resampled every epoch**: epoch e's negatives and order come from ``(seed, e)``, with e
-  counted over the whole history (a fit continued with `history=` goes on with new epochs), so the
-  same seed gives the same negatives and the same fit.
-* **Every row is a positive**: with loss="bce", every (user, item) row of `train` and `val` is an
-  interaction, whatever its rating; `ratings.implicit(threshold=4.0)` keeps only the liked ones.
-* **History** (`history.to_frame()`): `loss` is the epoch's mean binary cross-entropy over positives
-  and negatives (plus the l2 penalty, as Keras reports it); `val_loss` is the same loss on `val`'s
-  positives and `negatives` sampled negatives for each (drawn once per fit, seeded, from the items
-  the user has in neither `train` nor `val`): a cheap, honest check of how well held-out positives
-  are told from random items. `val_rmse` is NaN (there is no rating to miss). Rank quality (HR@10,
-  NDCG@10) is measured after the fit, with `cfnb.hit_rate_ndcg`.
-* **Engine**: Keras's `model.fit`, fed one epoch at a time by a `keras.utils.PyDataset`
-  (`engine="auto"` and `"keras"`); the fast engine does not have the logistic loss yet.
-"""
+`fit_stages(model, train, val, loss="bce", negatives=4)` trains on every interaction and, for each,
+`negatives` items the user never interacted with, drawn afresh each epoch from the seed;
+docs/implicit.md says how they are drawn and what the history's columns mean then."""
 
 from __future__ import annotations
 
@@ -41,7 +17,6 @@ from cfnb import checks
 from cfnb.data.ratings import Ratings
 from cfnb.errors import CfnbError, DataWarning
 from cfnb.names import ITEM, ITEM_IN, RATING, USER, USER_IN
-
 
 LOSSES = ("mse", "bce")
 _REJECTION_ROUNDS = 32

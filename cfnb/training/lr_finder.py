@@ -26,11 +26,9 @@ import pandas as pd
 
 from cfnb import checks
 from cfnb.data.ratings import Ratings
+from cfnb.display.figures import SERIES, figure_html, figure_png, new_figure, themed
 from cfnb.errors import ArgumentError
 from cfnb.models import record
-
-from cfnb.display.figures import SERIES, figure_html, figure_png, new_figure, themed
-
 
 BETA = 0.98        # fastai's smoothing of the loss
 DIVERGE = 4.0      # stop once the smoothed loss exceeds this many times its best

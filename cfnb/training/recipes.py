@@ -13,14 +13,11 @@ from __future__ import annotations
 
 import copy
 
-from cfnb.training.stages import LESSON_STAGES
-
+from cfnb import backend
 from cfnb.models.build import build_model
 from cfnb.models.kinds import kind_of
 from cfnb.training.fit import fit_stages
-
-from cfnb import backend
-
+from cfnb.training.stages import LESSON_STAGES
 
 #: The lesson, as the benchmark's "same recipe" rows run it: 4 epochs at 1e-2, 4 at 1e-3, batch 64,
 #: the models' default hyperparameters, Keras's exact Adam maths (on the fast engine).

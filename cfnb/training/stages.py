@@ -1,27 +1,23 @@
-"""TODO docstring (training/stages.py)."""
+"""Stages of (learning rate, epochs), and the one history a staged fit keeps across them."""
 
 from __future__ import annotations
 
 import math
 from collections import Counter
 from dataclasses import dataclass
+
 import pandas as pd
 
+from cfnb.display.history import history_html, history_png, plot_history
 from cfnb.errors import ArgumentError, CfnbError
 
-from cfnb.display.history import history_html, history_png, plot_history
-
-
 LESSON_STAGES = ((1e-2, 4), (1e-3, 4))
-
 
 
 LESSON_NN_STAGES = ((1e-3, 4), (1e-4, 4))
 
 
-
 COLUMNS = ["stage", "epoch", "lr", "loss", "val_loss", "val_rmse", "seconds"]
-
 
 
 @dataclass(frozen=True)
@@ -54,7 +50,6 @@ class Stage:
         return cls(lr, int(epochs_f))
 
 
-
 def parse_stages(stages) -> list[Stage]:
     """Validate a list of stages; an empty list is an error."""
     stages = [Stage.of(s) for s in (stages or [])]
@@ -63,18 +58,33 @@ def parse_stages(stages) -> list[Stage]:
     return stages
 
 
+@dataclass(frozen=True)
+class EngineRun:
+    """Which engine ran a fit and why: `name` is "fast", "keras", "strategy" or "distribution"."""
+
+    name: str
+    backend: str
+    reason: str
+    label: str = ""  # the engine's own words, e.g. "cfnb.fast exact XLA (tensorflow)"
+
+    def to_json(self) -> dict:
+        """Plain data, as the model's trained-on record and a saved file keep it."""
+        return {"name": self.name, "backend": self.backend, "reason": self.reason, "label": self.label}
+
 
 class StagedHistory:
     """The record of a staged fit: one row per epoch across all stages.
 
     `to_frame()` gives a DataFrame with columns `stage`, `epoch`, `lr`, `loss`, `val_loss`,
-    `val_rmse`, `seconds`; in a notebook the history shows as a learning-curve plot.
+    `val_rmse`, `seconds`; in a notebook the history shows as a learning-curve plot. `engine` says
+    which engine ran the latest fit and why (an `EngineRun`; None before any fit).
     """
 
     def __init__(self, rows=None):
         self.rows: list[dict] = list(rows or [])
         self.interrupted = False
         self.stages: list[Stage] = []  # the plan: stage number k is `stages[k - 1]`
+        self.engine: EngineRun | None = None
 
     def ran(self) -> list[tuple[int, Stage]]:
         """`(stage number, stage)` of the epochs run so far, stage by stage (at the planned rate)."""

@@ -13,7 +13,6 @@ import pandas as pd
 
 from cfnb.errors import CfnbError
 
-
 log = logging.getLogger("cfnb.widgets")
 LABEL_WIDTH = "140px"  # wide enough for the longest control label ("Dropout (hidden)") in full
 CSS = """<style>

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from cfnb.models.kinds import HYPERPARAMETERS
-
 import html
 import math
 
@@ -15,11 +13,10 @@ from cfnb.display.summaries import summary
 from cfnb.errors import CfnbError
 from cfnb.models.build import build_model, config_of, count_params
 from cfnb.models.code import model_code
-from cfnb.models.kinds import Hyperparameter, KINDS, kind_of
+from cfnb.models.kinds import HYPERPARAMETERS, KINDS, Hyperparameter, kind_of
 from cfnb.widgets import frontend
 from cfnb.widgets.base import LABEL_WIDTH, Piece, note
 from cfnb.widgets.session import session_of
-
 
 _STYLE = {"description_width": LABEL_WIDTH}
 _WIDTH = "480px"

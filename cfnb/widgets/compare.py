@@ -14,7 +14,6 @@ from cfnb.widgets.base import LABEL_WIDTH, Piece, table_html
 from cfnb.widgets.session import session_of
 from cfnb.widgets.workspace import NDCG
 
-
 _SHOWN = {"val_rmse": "val RMSE", NDCG: "NDCG@10", "seconds": "fit s", "batch_size": "batch"}
 
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from cfnb.evaluation import explore as ex
-
 import html
 import warnings
 
@@ -11,10 +9,10 @@ import ipywidgets as w
 import keras
 
 from cfnb.errors import CfnbError, DataWarning
+from cfnb.evaluation import explore as ex
 from cfnb.widgets.base import Piece, note, table_html
 from cfnb.widgets.session import session_of
 from cfnb.widgets.workspace import Run
-
 
 _SIDE_BY_SIDE = "<div style='display:flex; gap:24px; flex-wrap:wrap'>{}</div>"
 

@@ -14,7 +14,6 @@ import keras
 from cfnb.display.figures import figure_html
 from cfnb.display.history import history_html
 from cfnb.errors import CfnbError
-from cfnb.training.engines import unsupported
 from cfnb.training.fit import fit_stages
 from cfnb.training.lr_finder import lr_find
 from cfnb.training.stages import StagedHistory, parse_stages
@@ -22,7 +21,6 @@ from cfnb.widgets.base import Piece
 from cfnb.widgets.session import session_of
 from cfnb.widgets.stages import StageList, lesson_stages, stage_at
 from cfnb.widgets.workspace import Fit, fresh_copy
-
 
 BATCH_SIZES = (16, 32, 64, 128, 256, 512, 1024, 2048, 4096, 8192)
 
@@ -183,7 +181,6 @@ class StagedFit(Piece):
         self._stop, self._stopping = threading.Event(), False
         self.progress.max, self.progress.value, self.progress.bar_style = epochs * steps, 0, "info"
         self.status.value = "starting…"
-        engine = "keras" if unsupported(run.model) else "fast"
         self.say(f"Fitting {run.name}: {epochs} epoch(s) from epoch {len(history) + 1}, batch size {batch_size}.")
         self.session.set_busy(True)
 
@@ -195,6 +192,7 @@ class StagedFit(Piece):
             except Exception as e:  # noqa: BLE001 - shown below, never lost in the thread
                 error = e
             finally:
+                engine = history.engine.name if history.engine is not None else "none"  # as fit_stages recorded it
                 record = Fit(planned, batch_size, engine, "exact", time.perf_counter() - start)
                 self.guard(self._finish)(run, record, live, error)
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from cfnb.errors import CfnbError
 
-
 _APP = None
 _READY = False
 

@@ -18,7 +18,6 @@ from cfnb.widgets.session import Session
 from cfnb.widgets.workspace import Run
 
 
-
 class Lab(w.VBox):
     """The whole flow in one place: build (or add your own model), fit in stages, compare, explore.
 

@@ -15,7 +15,6 @@ from cfnb.training.stages import StagedHistory
 from cfnb.widgets.workspace import Fit, Run, adopt, compare_frame, layer_named
 
 
-
 class Session:
     """The ratings and their split, every model added (built or your own), and the current one.
 

@@ -7,7 +7,6 @@ import ipywidgets as w
 from cfnb.training.stages import LESSON_NN_STAGES, LESSON_STAGES, Stage, StagedHistory
 
 
-
 def lesson_stages(kind: str | None) -> tuple:
     """The lesson's stages for a model kind: the NN's lower rates for "nn", else `LESSON_STAGES`."""
     return LESSON_NN_STAGES if kind == "nn" else LESSON_STAGES

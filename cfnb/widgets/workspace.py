@@ -29,7 +29,6 @@ from cfnb.models.build import build_model, config_of, describe
 from cfnb.names import ITEM_BIAS, ITEM_FACTORS, ITEM_IN, USER_IN
 from cfnb.training.stages import Stage, StagedHistory
 
-
 OWN = "own"  # the kind shown for a model that was not built from the registry
 NDCG = "ndcg@10"  # the ranking column: `cfnb.ranking_metrics`' NDCG@10 on the validation split
 COLUMNS = ["model", "kind", "hyperparameters", "params", "stages", "batch_size", "engine", "epochs",

@@ -1,35 +1,31 @@
-"""TODO docstring (training/engines/chunked.py)."""
+"""The driver the fast engines share (epochs, batch order, callbacks, validation, Stop), and what
+they support: cfnb's layers, Keras's Adam and Adagrad, the "exact" and "lazy" update rules."""
 
 from __future__ import annotations
 
 import math
 import time
+
 import keras
 import numpy as np
 
 from cfnb import backend
 from cfnb.names import ITEM_IN, USER_IN
 
-
 UPDATES = ("exact", "lazy")
-
 
 
 OPTIMIZERS = (keras.optimizers.Adam, keras.optimizers.Adagrad)  # Keras's own classes, not subclasses
 
 
-
 BACKENDS = ("tensorflow", "jax")
-
 
 
 LAYERS = ("InputLayer", "Embedding", "Flatten", "Dot", "Add", "Concatenate", "Dense", "Dropout",
           "ScaledSigmoid", "Activation", "Rescaling", "Multiply")
 
 
-
 CHUNK_SECONDS = 0.1
-
 
 
 def embedding_l2(model) -> dict[int, float]:
@@ -40,7 +36,6 @@ def embedding_l2(model) -> dict[int, float]:
             reg = layer.embeddings_regularizer
             out[id(layer.embeddings)] = float(reg.l2) if reg is not None else 0.0
     return out
-
 
 
 class ChunkedEngine:
@@ -209,7 +204,6 @@ class ChunkedEngine:
             return  # the first call pays for tracing and compilation
         per_step = max(seconds / count, 1e-6)
         self._steps_per_call = int(min(max(CHUNK_SECONDS / per_step, 1), 100_000))
-
 
 
 def _vectors(x, y):

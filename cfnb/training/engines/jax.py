@@ -1,30 +1,5 @@
-"""The fast engine on the JAX backend: a chunk of steps in one `jax.jit` call.
-
-The driver (epochs, batch order, callbacks, validation, Stop) is `cfnb.engines.ChunkedEngine`; see
-`cfnb.engines` for what a fast engine is and the two update rules. Here a chunk is a
-`jax.lax.fori_loop` over a pre-shuffled index, carrying the model's variables and the optimizer's
-as plain arrays; after each chunk they are written back into the `keras.Variable`s, so callbacks,
-`predict` and `save` see the model as it is.
-
-* ``"exact"``: each step is the step of Keras's own JAX trainer: `model.stateless_call` with its
-  regularisation losses, `jax.value_and_grad`, then `optimizer.stateless_apply` (Keras's Adam
-  or Adagrad, dense on every table, as `model.fit` on JAX). The only difference is the last, partial batch of
-  an epoch: it is padded to full size with weight-0 rows (one compiled shape), and its mean is
-  taken over the real rows, which is the same number. `tests/test_fast.py` checks it against
-  `model.fit` weight for weight.
-* ``"lazy"``: the embedding lookups are swapped (through `cfnb.backend.run_through_graph`) for
-  the gathered rows plus a zero offset, so the gradient is taken with respect to the batch's rows
-  only, and Adam or Adagrad reads and writes only those rows (and their slots); other layers get
-  the optimizer's dense step with Keras's formula.
-
-Dropout is Keras's own (its seed generators' state is carried through the loop); `seed=` restarts
-each Dropout layer's generator from (seed, layer, optimizer step).
-
-Compile cache: a new model means a new `jax.jit` function, compiled again (about 2-3 s on a 2-core
-CPU, more than the lesson's whole fit on ml-latest-small). The first engine turns on JAX's
-persistent compilation cache (`use_compilation_cache`), so a refit of the same shapes (the next
-model in a notebook, the next session) loads the compiled loop from disk instead.
-"""
+"""The fast engine on the JAX backend: a chunk of steps in one `jax.jit` call (a `fori_loop` over
+`model.stateless_call`), with JAX's persistent compilation cache; docs/engines.md has the details."""
 
 from __future__ import annotations
 
@@ -39,7 +14,6 @@ import numpy as np
 from cfnb import backend
 from cfnb.names import ITEM_IN, USER_IN
 from cfnb.training.engines.chunked import ChunkedEngine
-
 
 
 class JaxEngine(ChunkedEngine):

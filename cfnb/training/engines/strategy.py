@@ -1,9 +1,13 @@
-"""TODO docstring (training/engines/strategy.py)."""
+"""cfnb's training loop under a `tf.distribute` strategy: `strategy.run` steps with the one-device maths.
+
+Each global batch is split over the replicas in the fast engine's seeded order; docs/distributed.md
+says how, and why Keras's own `model.fit` is not used under MultiWorkerMirroredStrategy."""
 
 from __future__ import annotations
 
 import math
 import time
+
 import keras
 import numpy as np
 
@@ -192,7 +196,6 @@ class StrategyLoop:
         return {"val_loss": mse + penalty, "val_rmse": math.sqrt(mse)}
 
 
-
 def _tensors(x, y):
     """`(users, movies, ratings)` as flat int32, int32 and float32 tensors."""
     import tensorflow as tf
@@ -200,7 +203,6 @@ def _tensors(x, y):
     return (tf.constant(np.asarray(x[USER_IN], np.int32).reshape(-1)),
             tf.constant(np.asarray(x[ITEM_IN], np.int32).reshape(-1)),
             tf.constant(np.asarray(y, np.float32).reshape(-1)))
-
 
 
 def _penalty(model) -> float:

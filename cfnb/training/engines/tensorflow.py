@@ -1,35 +1,5 @@
-"""The fast engine on the TensorFlow backend: a chunk of steps in one XLA-compiled `tf.function`.
-
-The driver (epochs, batch order, callbacks, validation, Stop) is `cfnb.engines.ChunkedEngine`; see
-`cfnb.engines` for what a fast engine is and the two update rules. Here a chunk is a
-`tf.while_loop` over a pre-shuffled index that updates the model's variables and the optimizer's
-slots (Adam's moments, Adagrad's accumulators) in place.
-
-* ``"exact"``: Keras adds the embeddings' l2 penalty ``l2 * sum(W**2)`` to the loss, so every row of
-  every table gets the gradient ``2*l2*W`` at every step, and Keras's Adam is dense: rows absent
-  from a batch still move (their momentum decays, the l2 gradient pulls them to 0 at about the
-  learning rate per step). The engine does the same dense Adam step on whole tables, with the same
-  formula, epsilon and bias correction (and, for a table without l2, whose gradient stays sparse
-  on TensorFlow, Keras's sum of squared per-occurrence gradients in the second moment); only the
-  order of float additions differs. `tests/test_fast.py` checks it against `model.fit` weight for
-  weight.
-* ``"lazy"``: Adam on the rows in the batch only, with `scatter_update`; Adagrad with `scatter_add`.
-
-Keras's Adagrad is done the same way (``acc += g**2``, ``w -= lr * g / sqrt(acc + epsilon)``,
-dense, with the same squares of a sparse gradient).
-
-Dropout: Keras's TensorFlow dropout draws with the `AUTO_SELECT` random algorithm, which under
-XLA on CPU costs about 0.4 ms a call; the engine runs Dropout layers with its own
-``threefry`` stateless dropout seeded from (seed, layer, step) instead, which is the same
-distribution (inverted dropout, keep probability ``1 - rate``) from a different random stream.
-
-One compile per signature: tracing and XLA-compiling a chunk costs ~1-1.5 s on two cores, more than
-the best recipe's whole fit on ml-latest-small. The loop takes the model's and the optimizer's
-variables as arguments (the model's graph reads them through a `keras.StatelessScope`), so engines
-whose models share a graph, sizes, optimizer constants, batch size and update rule share one
-compiled loop (`_LOOPS`) for as long as any of them lives: the next model of a notebook trains
-without compiling again.
-"""
+"""The fast engine on the TensorFlow backend: a chunk of steps in one XLA-compiled `tf.function`,
+one compiled loop shared by every live model of the same signature; docs/engines.md has the details."""
 
 from __future__ import annotations
 
@@ -42,7 +12,6 @@ import tensorflow as tf
 
 from cfnb import backend
 from cfnb.training.engines.chunked import ChunkedEngine
-
 
 
 class FastEngine(ChunkedEngine):
