@@ -90,13 +90,19 @@ def _module_members(module: types.ModuleType) -> list[str]:
     defines and its UPPER_CASE constants, in source order."""
     if hasattr(module, "__all__"):
         return list(module.__all__)
+    import ast
+
+    assigned = set()  # constants assigned in the module itself, not imported into it
+    for node in ast.parse(inspect.getsource(module)).body:
+        targets = node.targets if isinstance(node, ast.Assign) else [getattr(node, "target", None)]
+        assigned |= {t.id for t in targets if isinstance(t, ast.Name)}
     names = []
     for name, obj in vars(module).items():
         if name.startswith("_"):
             continue
         if (inspect.isfunction(obj) or inspect.isclass(obj)) and obj.__module__ == module.__name__:
             names.append(name)
-        elif name.isupper() and not inspect.ismodule(obj):
+        elif name.isupper() and name in assigned and not inspect.ismodule(obj):
             names.append(name)
     return names
 
