@@ -18,6 +18,8 @@ from cfnb.data.ratings import Ratings
 from cfnb.errors import CfnbError, DataWarning
 from cfnb.names import ITEM, ITEM_IN, RATING, USER, USER_IN
 
+__all__ = ["LOSSES", "NegativeSampler", "training_pairs", "logistic_loss", "compile_bce", "compiled_loss"]
+
 LOSSES = ("mse", "bce")
 _REJECTION_ROUNDS = 32
 STEPS_PER_CALL = 16  # Keras steps per compiled call in a bce fit (see compile_bce)

@@ -11,9 +11,11 @@ import pandas as pd
 from cfnb.display.history import history_html, history_png, plot_history
 from cfnb.errors import ArgumentError, CfnbError
 
+#: The lesson's stages for the dot and bias models: 4 epochs at lr 1e-2, then 4 at 1e-3.
 LESSON_STAGES = ((1e-2, 4), (1e-3, 4))
 
 
+#: The lesson's stages for the neural net: 4 epochs at lr 1e-3, then 4 at 1e-4.
 LESSON_NN_STAGES = ((1e-3, 4), (1e-4, 4))
 
 
