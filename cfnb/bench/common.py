@@ -1,0 +1,59 @@
+"""What the bench's jobs share: the seeded split, a clean session between rows, the one scoring
+rule, the name of the engine that ran, and `cfnb bench` in a subprocess."""
+
+from __future__ import annotations
+
+import gc
+import json
+import os
+import subprocess
+import sys
+import tempfile
+
+import keras
+
+from ..data import synthetic
+from ..movielens import movielens
+from ..predict import evaluate
+
+
+def load(data: str, seed: int, quick: bool):
+    """The ratings and the seeded 80/20 split (tiny synthetic ratings with `quick`)."""
+    ratings = (synthetic(n_users=80, n_items=120, n_ratings=4000, seed=seed) if quick
+               else movielens(data, download=False))
+    train, val = ratings.split(val_frac=0.2, seed=seed)
+    return ratings, train, val
+
+
+def fresh_session() -> None:
+    """Drop Keras's global state and collect garbage between timed rows."""
+    keras.backend.clear_session()
+    gc.collect()
+
+
+def val_rmse(model, val, train) -> float:
+    """Val RMSE by one rule for every row: `evaluate` told the training set (cold ids by the biases-only
+    fallback, predictions clipped to the scale), whether or not cfnb trained the model."""
+    return evaluate(model, val, train=train)["rmse"]
+
+
+def engine_name(model) -> str:
+    """What trained `model`, for a row's `engine` column (e.g. "cfnb.fast exact XLA")."""
+    # TODO(lead): read history.engine
+    engines = getattr(model, "_cfnb_fast_engines", {})
+    if not engines:
+        return "keras model.fit"
+    return next(iter(engines.values())).label
+
+
+def bench_subprocess(options, **env):
+    """Run `cfnb bench OPTIONS --json TMP` in a fresh process (with `env` added to the environment);
+    returns the finished process and the rows it wrote ([] if it failed)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        out = os.path.join(tmp, "rows.json")
+        done = subprocess.run([sys.executable, "-m", "cfnb", "bench", *options, "--json", out],
+                              env={**os.environ, **env}, capture_output=True, text=True)
+        if done.returncode:
+            return done, []
+        with open(out) as f:
+            return done, json.load(f)
