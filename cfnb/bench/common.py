@@ -32,8 +32,7 @@ def fresh_session() -> None:
 
 
 def val_rmse(model, val, train) -> float:
-    """Val RMSE by one rule for every row: `evaluate` told the training set (cold ids by the biases-only
-    fallback, predictions clipped to the scale), whether or not cfnb trained the model."""
+    """Val RMSE by one rule for every row, whether or not cfnb trained the model: `evaluate` with `train`."""
     return evaluate(model, val, train=train)["rmse"]
 
 
@@ -47,8 +46,7 @@ def engine_name(model) -> str:
 
 
 def bench_subprocess(options, **env):
-    """Run `cfnb bench OPTIONS --json TMP` in a fresh process (with `env` added to the environment);
-    returns the finished process and the rows it wrote ([] if it failed)."""
+    """`cfnb bench OPTIONS` in a fresh process with `env` added: (the finished process, its rows or [])."""
     with tempfile.TemporaryDirectory() as tmp:
         out = os.path.join(tmp, "rows.json")
         done = subprocess.run([sys.executable, "-m", "cfnb", "bench", *options, "--json", out],

@@ -19,8 +19,7 @@ from .report import write
 
 
 def ranking(data="ml-latest-small", seed=0, quick=False, repeats=5, log=print) -> list[dict]:
-    """Time the two paths alternately, `repeats` times each, then the baselines, on the seeded split:
-    one row per path, with every timing and the median."""
+    """One row per path (and the baselines), timed alternately `repeats` times: every timing and the median."""
     ratings, train, val = load(data, seed, quick)
     log(f"{ratings!r}; train {len(train):,} / val {len(val):,} (seed {seed}); load {os.getloadavg()[0]:.2f}")
     model, _ = fit_recipe({**BEST_RECIPE, "kind": "bias"}, train, val, seed=seed)
@@ -45,8 +44,8 @@ def ranking(data="ml-latest-small", seed=0, quick=False, repeats=5, log=print) -
         ndcg = (list(results[name]["ndcg"]) if name == "ranking-baselines" else results[name]["ndcg"])
         rows.append({"name": name, "seconds": float(np.median(seconds)), "all_seconds": seconds, "ndcg": ndcg,
                      **common})
-        log(f"  {name:<18} {np.median(seconds):7.2f} s median of {len(seconds)} ({min(seconds):.2f}..{max(seconds):.2f})"
-            f"  NDCG@10 {', '.join(f'{v:.4f}' for v in np.atleast_1d(ndcg))}")
+        log(f"  {name:<18} {np.median(seconds):7.2f} s median of {len(seconds)} "
+            f"({min(seconds):.2f}..{max(seconds):.2f})  NDCG@10 {', '.join(f'{v:.4f}' for v in np.atleast_1d(ndcg))}")
     return rows
 
 

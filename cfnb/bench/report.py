@@ -53,8 +53,7 @@ def table(rows: list[dict]) -> str:
 
 
 def figures(rows: list[dict]) -> list[str]:
-    """One line per comparison docs/performance.md makes, backend by backend: cfnb's same recipe
-    against the port (time ratio and its rounds, RMSE gap), the best recipe against Surprise SVD."""
+    """One line per comparison, backend by backend: same recipe against the port, best against Surprise SVD."""
     by = {(r["name"], r["kind"], r["backend"]): r for r in rows}
     svd = next((r for r in rows if r["name"] == "surprise-svd"), None)  # Surprise has no backend: one row
     tuned = next((r for r in rows if r["name"] == "surprise-svd-tuned"), None)
@@ -103,8 +102,7 @@ def scale_table(rows: list[dict]) -> str:
 
 
 def scale_figures(rows: list[dict]) -> list[str]:
-    """The `--scale` comparisons: the best recipe's ratings/s over Surprise SVD's on SVD's sample, and
-    the warm epoch's microseconds per rating size by size (constant if time grows linearly)."""
+    """The `--scale` comparisons: ratings/s over Surprise SVD's, and microseconds per rating by size."""
     cfnb_rows = sorted((r for r in rows if r["name"] == "cfnb-best-scale"), key=lambda r: r["n_ratings"])
     out = []
     svd = next((r for r in rows if r["name"] == "surprise-svd-scale"), None)
@@ -120,8 +118,7 @@ def scale_figures(rows: list[dict]) -> list[str]:
 
 
 def plot_scale(rows: list[dict], path: str) -> None:
-    """Save a plot of epoch time against ratings for `--scale` rows (first and warm epochs, a
-    straight line through the origin fitted to the warm ones, and Surprise's epoch) to `path`."""
+    """Save to `path` a plot of `--scale`'s epoch times against ratings, with a line fitted to the warm ones."""
     import matplotlib
 
     matplotlib.use("Agg")

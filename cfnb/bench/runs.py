@@ -42,9 +42,9 @@ def run_same(kind, ratings, train, val, seed, stages, shuffle_seed=None):
 
 
 def run_same_keras_order(kind, ratings, train, val, seed, stages):
-    """The same recipe on the fast engine, but with one batch order reused for every epoch, as
-    `model.fit` does under `keras.utils.set_random_seed` (its seeded tf.data shuffle restarts each
-    epoch): isolates the order from the maths when comparing with the lesson port."""
+    """Val RMSE of the same recipe with one batch order reused every epoch, as the port's `model.fit` does."""
+    # under keras.utils.set_random_seed its seeded tf.data shuffle restarts each epoch: this isolates
+    # the batch order from the maths when comparing with the lesson port
     from ..fast import FastEngine  # imports TensorFlow: only on that backend
 
     keras.utils.set_random_seed(seed)
@@ -57,8 +57,7 @@ def run_same_keras_order(kind, ratings, train, val, seed, stages):
 
 
 def shuffle_spread(kind, ratings, train, val, seed, stages, n) -> list[float]:
-    """Val RMSE of the same recipe from the same initial weights with `n` other shuffle (and dropout)
-    seeds: how far the figure moves with the order of the batches alone."""
+    """Val RMSE of the same recipe and initial weights under `n` other shuffle (and dropout) seeds."""
     return [run_same(kind, ratings, train, val, seed, stages, shuffle_seed=seed + 1000 * k)[1]
             for k in range(1, n + 1)]
 
@@ -73,8 +72,7 @@ def run_best(kind, ratings, train, val, seed, recipe=None):
 
 
 def warm_up(kinds, seed=0) -> None:
-    """The same untimed warm-up for every side: one tiny fit of the port and of cfnb per kind, so
-    that imports, first-call setup and the runtime's thread pools are paid before any timing."""
+    """One tiny untimed fit of the port and of cfnb per kind, so that no side pays first-call setup."""
     ratings = synthetic(n_users=20, n_items=30, n_ratings=600, seed=seed)
     train, val = ratings.split(val_frac=0.2, seed=seed)
     for kind in kinds:
@@ -85,10 +83,9 @@ def warm_up(kinds, seed=0) -> None:
 
 def bench(data="ml-latest-small", seed=0, kinds=("dot", "bias", "nn"), quick=False, surprise=True,
           spread=0, repeat=2, same_only=False, log=print) -> list[dict]:
-    """Run the rows `repeat` times, alternating the sides kind by kind (port first on even rounds,
-    cfnb first on odd ones), and return one dict per row with the minimum time of its rounds
-    (`fit_seconds`), every round's time (`fit_seconds_all`), and for cfnb rows the spread of the
-    per-round ratio to the port (`speedup_range`)."""
+    """The rows, `repeat` alternated rounds of them, as one dict per row (its rounds, the fastest, speedups)."""
+    # kind by kind the port goes first on even rounds and cfnb on odd ones; `fit_seconds` is the fastest
+    # round, `fit_seconds_all` every round, and `speedup_range` the spread of the per-round ratio to the port
     repeat = checks.whole("repeat", repeat)
     ratings, train, val = load(data, seed, quick)
     stages = ((1e-2, 1), (1e-3, 1)) if quick else PORT_STAGES
@@ -139,8 +136,8 @@ def _row(row_name, kind, results, data, seed, backend_name) -> dict:
 
 
 def _speedups(rows) -> None:
-    """`speedup`: the port's minimum time for the row's kind (the bias port for best and SVD) over
-    the row's, on the row's backend; `speedup_range`: min..max of the ratio round by round."""
+    """Set `speedup` (the port's fastest over the row's) and `speedup_range` (min..max over rounds)."""
+    # against the port of the row's kind on its backend; the bias port for the best recipe and SVD
     ports = {(r["backend"], r["kind"]): r for r in rows if r["name"] == "lesson-port"}
     for r in rows:
         port = ports.get((r["backend"], r["kind"]), ports.get((r["backend"], "bias")))
@@ -150,8 +147,7 @@ def _speedups(rows) -> None:
 
 
 def other_backend_rows(backend_name, args, log=print) -> list[dict]:
-    """The port, same-recipe and best-recipe rows on another Keras backend, from a `cfnb bench` subprocess run
-    with KERAS_BACKEND set (a process has one backend); [] with a notice if it fails."""
+    """The port, same and best rows on another backend, from a subprocess ([] with a notice if it fails)."""
     options = ["--no-surprise", "--no-other-backend", "--data", args.data, "--seed", str(args.seed),
                "--kinds", args.kinds, "--repeat", str(args.repeat)] + (["--quick"] if args.quick else [])
     log(f"\n{backend_name} rows (subprocess, KERAS_BACKEND={backend_name}):")

@@ -24,7 +24,7 @@ DATA = "synthetic-planted-25m-catalogue"
 
 
 def planted(n_ratings, seed=0):
-    """`n_ratings` planted ratings over MovieLens 25M's catalogue; a smaller set is the first ratings of a larger one."""
+    """`n_ratings` planted ratings over MovieLens 25M's catalogue (the first ones of any larger set)."""
     return synthetic(n_users=ML25M[0], n_items=ML25M[1], n_ratings=n_ratings, seed=seed, lean=True)
 
 
@@ -34,8 +34,7 @@ def peak_rss_gb() -> float:
 
 
 def scale_one(n_ratings, seed=0) -> dict:
-    """One size of `--scale` in this process: one epoch of the best recipe (build and compile
-    included, `fit_seconds`), then a second, warm epoch (`epoch_seconds`, giving `ratings_per_s`)."""
+    """One size: a best-recipe epoch with build and compile (`fit_seconds`), then a warm one (`epoch_seconds`)."""
     start = time.perf_counter()
     ratings = planted(n_ratings, seed=seed)
     made = time.perf_counter() - start
@@ -55,8 +54,7 @@ def scale_one(n_ratings, seed=0) -> dict:
 
 
 def svd_one(n_ratings, seed=0) -> dict:
-    """Surprise SVD (defaults: 100 factors, plain SGD) for one epoch on the first `n_ratings` of the
-    same planted data: `fit_seconds` is `SVD.fit` alone (its trainset built outside the timing)."""
+    """One epoch of Surprise's default SVD on the same planted data: `fit_seconds` is `SVD.fit` alone."""
     SVD = svd_class()
     frame = planted(n_ratings, seed=seed).frame
     start = time.perf_counter()
@@ -72,8 +70,7 @@ def svd_one(n_ratings, seed=0) -> dict:
 
 
 def scale(sizes=SCALE_SIZES, svd_sample=SVD_SAMPLE, seed=0, log=print) -> list[dict]:
-    """`--scale`: each size, then Surprise on its sample, in its own subprocess (so that each row's
-    peak memory is its own), one after the other."""
+    """`--scale`: each size, then Surprise, one after the other, each in its own process (its own peak memory)."""
     sizes = [checks.whole("size", n) for n in sizes]
     jobs = [("--scale-one", n) for n in sizes] + ([("--scale-svd", svd_sample)] if svd_sample else [])
     rows = []
