@@ -115,9 +115,24 @@ def _seen(counts: np.ndarray, codes) -> np.ndarray:
     return out
 
 
-# The binding of models to vocabularies, kept beside the models (no attribute on Keras objects).
-_BOUND: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
-_TRAINED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+@dataclass
+class _Record:
+    """Everything cfnb keeps about a model besides its config: the vocabulary it is bound to and what it
+    was trained on (a `TrainedOn`, or a `_Pending` one not summarized yet)."""
+
+    binding: tuple | None = None  # (fingerprint, n_users, n_items, name of the set)
+    trained: object = None
+
+
+# One record per model, kept beside it (no attribute on Keras objects), gone with the model.
+_RECORDS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _record(model) -> _Record:
+    record = _RECORDS.get(model)
+    if record is None:
+        record = _RECORDS[model] = _Record()
+    return record
 
 
 def bind(model, ratings) -> None:
@@ -125,33 +140,36 @@ def bind(model, ratings) -> None:
     fit): its first ids, as many as the model has embedding rows."""
     rows = table_sizes(model)
     sizes = tuple(n if r is None else min(n, r) for n, r in zip(ratings.vocabulary.sizes, rows))
-    _BOUND[model] = (ratings.vocabulary.fingerprint(*sizes), *sizes, repr(ratings.name))
+    _record(model).binding = (ratings.vocabulary.fingerprint(*sizes), *sizes, repr(ratings.name))
 
 
 def bound(model) -> tuple[str, int, int, str] | None:
     """`(fingerprint, n_users, n_items, name)` of the vocabulary `model` is bound to, or None."""
-    trained = _TRAINED.get(model)  # a TrainedOn or a _Pending: both know the vocabulary
-    if trained is not None and model not in _BOUND:
+    record = _RECORDS.get(model)
+    if record is None:
+        return None
+    if record.binding is None and record.trained is not None:  # a TrainedOn or a _Pending: both know it
+        trained = record.trained
         return (trained.fingerprint, trained.n_users, trained.n_items, "the data it was trained on")
-    return _BOUND.get(model)
+    return record.binding
 
 
 def trained_on(model) -> TrainedOn | None:
     """What `model` was trained on (recorded by `cfnb.fit_stages`, kept by `save`/`load`), or None."""
-    record = _TRAINED.get(model)
-    if isinstance(record, _Pending):
-        record = record.summarize()
-        _TRAINED[model] = record
-    return record
-
-
-def set_trained_on(model, record: TrainedOn | None) -> None:
-    """Attach a `TrainedOn` record to `model` (used by `cfnb.load`)."""
+    record = _RECORDS.get(model)
     if record is None:
-        _TRAINED.pop(model, None)
-    else:
-        _TRAINED[model] = record
-        _BOUND[model] = (record.fingerprint, record.n_users, record.n_items, "the data it was trained on")
+        return None
+    if isinstance(record.trained, _Pending):
+        record.trained = record.trained.summarize()
+    return record.trained
+
+
+def set_trained_on(model, trained: TrainedOn | None) -> None:
+    """Attach a `TrainedOn` record to `model` (used by `cfnb.load`)."""
+    record = _record(model)
+    record.trained = trained
+    if trained is not None:
+        record.binding = (trained.fingerprint, trained.n_users, trained.n_items, "the data it was trained on")
 
 
 def table_sizes(model) -> tuple[int | None, int | None]:
@@ -222,15 +240,15 @@ def record_training(model, train, engine: dict | None = None) -> None:
     The summary takes a pass or two over the data (the biases-only fit), so it is made on first use
     (`trained_on(model)`), not at the end of every fit; until then the record holds on to `train`.
     """
-    old = _TRAINED.get(model)
+    record = _record(model)
+    old = record.trained
     data_print = _data_fingerprint(train)
     if old is not None and data_print in old.sets:
         old.engine = engine
         return
-    _TRAINED[model] = _Pending(train, table_sizes(model), old, data_print)
-    _TRAINED[model].engine = engine
-    _BOUND[model] = (_TRAINED[model].fingerprint, _TRAINED[model].n_users, _TRAINED[model].n_items,
-                     "the data it was trained on")
+    pending = record.trained = _Pending(train, table_sizes(model), old, data_print)
+    pending.engine = engine
+    record.binding = (pending.fingerprint, pending.n_users, pending.n_items, "the data it was trained on")
 
 
 class _Pending:
