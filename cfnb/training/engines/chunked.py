@@ -38,7 +38,75 @@ def embedding_l2(model) -> dict[int, float]:
     return out
 
 
-class ChunkedEngine:
+class ChunkedDriver:
+    """The loop every chunked trainer shares: epochs of chunks of steps, Keras's callbacks replayed
+    per step, the epoch's loss with the l2 penalty, validation, and Stop.
+
+    A trainer gives `batch_size`, `model`, `_steps_per_call` and the hooks `_tensors(x, y)`,
+    `_epoch_order(n, shuffle)`, `_run_chunk(data, order, n, start, count) -> summed squared error`,
+    `_after_chunk(count, seconds, first) -> stop?`, `_after_epoch() -> stop?`, `penalty()` and
+    `evaluate(x, y)`. The fast engines and the strategy loop are the two kinds.
+    """
+
+    def fit(self, x, y, epochs: int = 1, validation_data=None, callbacks=(), initial_epoch: int = 0,
+            shuffle=True):
+        """Train for `epochs` epochs, calling Keras callbacks as `model.fit` does (docs/engines.md).
+
+        Returns:
+            A list with one logs dict per finished epoch.
+        """
+        model, n = self.model, len(y)
+        data = self._tensors(x, y)
+        steps = math.ceil(n / self.batch_size)
+        cbs = keras.callbacks.CallbackList(list(callbacks), add_history=False, add_progbar=False, model=model,
+                                           epochs=epochs, steps=steps, verbose=0)
+        model.stop_training = False
+        out = []
+        cbs.on_train_begin()
+        for epoch in range(initial_epoch, initial_epoch + epochs):
+            cbs.on_epoch_begin(epoch)
+            order = None  # the last epoch's order goes before this one's is made (memory at 25M)
+            order = self._epoch_order(n, shuffle)  # on the device once per epoch
+            total, done = 0.0, 0
+            while done < steps:
+                count = min(self._steps_per_call, steps - done)
+                began = time.perf_counter()
+                total += self._run_chunk(data, order, n, done, count)
+                seconds, first = time.perf_counter() - began, done == 0 and epoch == initial_epoch
+                done += count
+                batch_logs = {"loss": total / min(done * self.batch_size, n)}
+                for b in range(done - count, done):  # replay the per-step hooks for this chunk
+                    cbs.on_train_batch_begin(b)
+                    cbs.on_train_batch_end(b, batch_logs)
+                    if model.stop_training:
+                        break
+                if self._after_chunk(count, seconds, first):
+                    break
+            penalty = self.penalty()
+            logs = {"loss": total / max(min(done * self.batch_size, n), 1) + penalty}
+            if validation_data is not None and len(validation_data[1]):
+                logs.update(self._validate(validation_data, cbs, penalty))
+            cbs.on_epoch_end(epoch, logs)
+            out.append(logs)
+            if self._after_epoch():
+                break
+        cbs.on_train_end(out[-1] if out else None)
+        return out
+
+    def _validate(self, validation_data, cbs, penalty):
+        """`val_loss` (MSE plus the penalty) and `val_rmse`, with Keras's test hooks replayed per batch."""
+        vx, vy = validation_data
+        cbs.on_test_begin()
+        mse = self.evaluate(vx, vy)
+        logs = {"loss": mse + penalty, "rmse": math.sqrt(mse)}
+        for b in range(math.ceil(len(vy) / self.batch_size)):
+            cbs.on_test_batch_begin(b)
+            cbs.on_test_batch_end(b, logs)
+        cbs.on_test_end(logs)
+        return {"val_loss": logs["loss"], "val_rmse": logs["rmse"]}
+
+
+class ChunkedEngine(ChunkedDriver):
     """The Python side of a fast engine: epochs, batch order, chunk sizing, callbacks, validation.
 
     A backend's engine adds `_arrays(u, m, r)` (device copies of int32/int32/float32 vectors),
@@ -142,61 +210,15 @@ class ChunkedEngine:
             return float("nan")
         return self._sq_error_sum(*self._arrays(*_vectors(x, y))) / len(y)
 
-    def fit(self, x, y, epochs: int = 1, validation_data=None, callbacks=(), initial_epoch: int = 0,
-            shuffle=True):
-        """Train for `epochs` epochs, calling Keras callbacks as `model.fit` does (see module docstring).
+    def _epoch_order(self, n, shuffle):
+        return self._device_order(self._order(n, shuffle))
 
-        Returns:
-            A list with one logs dict per finished epoch.
-        """
-        model, n = self.model, len(y)
-        data = self._tensors(x, y)
-        steps = math.ceil(n / self.batch_size)
-        cbs = keras.callbacks.CallbackList(list(callbacks), add_history=False, add_progbar=False, model=model,
-                                           epochs=epochs, steps=steps, verbose=0)
-        model.stop_training = False
-        out = []
-        cbs.on_train_begin()
-        for epoch in range(initial_epoch, initial_epoch + epochs):
-            cbs.on_epoch_begin(epoch)
-            order = None  # the last epoch's order goes before this one's is made (memory at 25M)
-            order = self._device_order(self._order(n, shuffle))  # on the device once per epoch
-            total, done = 0.0, 0
-            while done < steps and not model.stop_training:
-                count = min(self._steps_per_call, steps - done)
-                began = time.perf_counter()
-                total += self._run_chunk(data, order, n, done, count)
-                self._resize(count, time.perf_counter() - began, first=done == 0 and epoch == initial_epoch)
-                seen = min((done + count) * self.batch_size, n)
-                batch_logs = {"loss": total / seen}
-                for b in range(done, done + count):  # replay the per-step hooks for this chunk
-                    cbs.on_train_batch_begin(b)
-                    cbs.on_train_batch_end(b, batch_logs)
-                    if model.stop_training:
-                        break
-                done += count
-            seen = max(min(done * self.batch_size, n), 1)
-            penalty = self.penalty()
-            logs = {"loss": total / seen + penalty}
-            if validation_data is not None and len(validation_data[1]):
-                logs.update(self._validate(validation_data, cbs, penalty))
-            cbs.on_epoch_end(epoch, logs)
-            out.append(logs)
-            if model.stop_training:
-                break
-        cbs.on_train_end(out[-1] if out else None)
-        return out
+    def _after_chunk(self, count, seconds, first) -> bool:
+        self._resize(count, seconds, first)
+        return self.model.stop_training
 
-    def _validate(self, validation_data, cbs, penalty):
-        vx, vy = validation_data
-        cbs.on_test_begin()
-        mse = self.evaluate(vx, vy)
-        logs = {"loss": mse + penalty, "rmse": math.sqrt(mse)}
-        for b in range(math.ceil(len(vy) / self.batch_size)):  # replay Keras's per-batch test hooks
-            cbs.on_test_batch_begin(b)
-            cbs.on_test_batch_end(b, logs)
-        cbs.on_test_end(logs)
-        return {"val_loss": logs["loss"], "val_rmse": logs["rmse"]}
+    def _after_epoch(self) -> bool:
+        return self.model.stop_training
 
     def _resize(self, count, seconds, first):
         """Aim each call at ~0.1 s so that Stop and the progress bar respond promptly."""

@@ -6,17 +6,16 @@ says how, and why Keras's own `model.fit` is not used under MultiWorkerMirroredS
 from __future__ import annotations
 
 import math
-import time
 
 import keras
 import numpy as np
 
 from cfnb.errors import CfnbError
 from cfnb.names import ITEM_IN, USER_IN
-from cfnb.training.engines.chunked import CHUNK_SECONDS
+from cfnb.training.engines.chunked import CHUNK_SECONDS, ChunkedDriver
 
 
-class StrategyLoop:
+class StrategyLoop(ChunkedDriver):
     """Train `model` under a `tf.distribute` strategy, one global batch per step (see module docstring).
 
     Args:
@@ -111,10 +110,10 @@ class StrategyLoop:
 
     def evaluate(self, x, y) -> float:
         """Mean squared error of the model on `(x, y)` (no regularisation), on this worker's copy."""
-        return float(self._eval_fn(*_tensors(x, y))) / len(y) if len(y) else float("nan")
+        return float(self._eval_fn(*_as_tensors(x, y))) / len(y) if len(y) else float("nan")
 
     def fit(self, x, y, epochs: int = 1, validation_data=None, callbacks=()) -> bool:
-        """Train for `epochs` epochs, calling Keras callbacks as `cfnb.fast.FastEngine.fit` does.
+        """Train for `epochs` epochs with the engines' driver (`ChunkedDriver.fit`), stopping together.
 
         Returns:
             Whether the workers agreed to stop early (the same answer on every worker).
@@ -126,7 +125,8 @@ class StrategyLoop:
         import tensorflow as tf
 
         try:
-            return self._fit(x, y, epochs, validation_data, callbacks)
+            super().fit(x, y, epochs, validation_data, callbacks)
+            return bool(self.model.stop_training)
         except (tf.errors.UnavailableError, tf.errors.AbortedError, tf.errors.CancelledError,
                 tf.errors.DeadlineExceededError) as error:
             lines = [line.strip() for line in str(error).splitlines()]
@@ -136,45 +136,33 @@ class StrategyLoop:
                             "model keeps its weights from the last step here. Restart every process of the cluster: "
                             "TensorFlow's collectives cannot recover in this one.") from None
 
-    def _fit(self, x, y, epochs, validation_data, callbacks) -> bool:
+    # ------------------------------------------------------------------- the driver's hooks
+    def _tensors(self, x, y):
+        return _as_tensors(x, y)
+
+    def _epoch_order(self, n, shuffle):
         import tensorflow as tf
 
-        model, n, data = self.model, len(y), _tensors(x, y)
-        steps = math.ceil(n / self.batch_size)
-        cbs = keras.callbacks.CallbackList(list(callbacks), add_history=False, add_progbar=False, model=model,
-                                           epochs=epochs, steps=steps, verbose=0)
-        model.stop_training = False
-        logs = None
-        cbs.on_train_begin()
-        for epoch in range(epochs):
-            cbs.on_epoch_begin(epoch)
-            order, weight = (tf.constant(a) for a in self._order(n))
-            total, done = 0.0, 0
-            while done < steps:
-                count = min(self._steps_per_call, steps - done)  # agreed: the same on every worker
-                began = time.perf_counter()
-                total += float(self._chunk_fn(*data, order, weight, tf.constant(done), tf.constant(count)))
-                first = epoch == 0 and done == 0  # the first call of a fit pays for tracing: not a timing
-                wanted = self._steps_per_call if first else self._resize(count, time.perf_counter() - began)
-                done += count
-                batch_logs = {"loss": total / min(done * self.batch_size, n)}
-                for b in range(done - count, done):  # replay the per-step hooks for this chunk
-                    cbs.on_train_batch_begin(b)
-                    cbs.on_train_batch_end(b, batch_logs)
-                if self._agree_on(model.stop_training, wanted):
-                    break
-            penalty = _penalty(model)
-            logs = {"loss": total / max(min(done * self.batch_size, n), 1) + penalty}
-            if validation_data is not None and len(validation_data[1]):
-                logs.update(self._validate(validation_data, cbs, penalty))
-            cbs.on_epoch_end(epoch, logs)
-            if self._agree_on(model.stop_training, self._steps_per_call):
-                break
-        cbs.on_train_end(logs)
-        return bool(model.stop_training)
+        return tuple(tf.constant(a) for a in self._order(n))
+
+    def _run_chunk(self, data, order, n, start, count) -> float:
+        import tensorflow as tf
+
+        return float(self._chunk_fn(*data, *order, tf.constant(start), tf.constant(count)))
+
+    def _after_chunk(self, count, seconds, first) -> bool:
+        # every worker runs the same steps between two agreements; the first call pays for tracing
+        wanted = self._steps_per_call if first else self._proposed(count, seconds)
+        return self._agree_on(self.model.stop_training, wanted)
+
+    def _after_epoch(self) -> bool:
+        return self._agree_on(self.model.stop_training, self._steps_per_call)
+
+    def penalty(self) -> float:
+        return _penalty(self.model)
 
     @staticmethod
-    def _resize(count, seconds) -> int:
+    def _proposed(count, seconds) -> int:
         """The steps this worker would run in the next call, to take about 0.1 s."""
         return int(min(max(CHUNK_SECONDS * count / max(seconds, 1e-6), 1), 100_000))
 
@@ -188,15 +176,8 @@ class StrategyLoop:
         self.model.stop_training = bool(stops > 0)
         return self.model.stop_training
 
-    def _validate(self, validation_data, cbs, penalty):
-        """`val_loss` (MSE plus the penalty) and `val_rmse`, between `on_test_begin` and `on_test_end`."""
-        cbs.on_test_begin()
-        mse = self.evaluate(*validation_data)
-        cbs.on_test_end({"loss": mse + penalty, "rmse": math.sqrt(mse)})
-        return {"val_loss": mse + penalty, "val_rmse": math.sqrt(mse)}
 
-
-def _tensors(x, y):
+def _as_tensors(x, y):
     """`(users, movies, ratings)` as flat int32, int32 and float32 tensors."""
     import tensorflow as tf
 
