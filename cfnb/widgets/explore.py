@@ -8,6 +8,7 @@ import warnings
 import ipywidgets as w
 import keras
 
+from cfnb.display.pca import pca_html
 from cfnb.errors import CfnbError, DataWarning
 from cfnb.evaluation import explore as ex
 from cfnb.widgets.base import Piece, note, table_html
@@ -111,7 +112,7 @@ class Explore(Piece):
         except CfnbError as e:
             self.pca_note.value = note(f"No factor map for {run.name}: {e}")
             return
-        self.pca.value = ex.pca_html(table, explained, labels=self.labels, fallback=False)
+        self.pca.value = pca_html(table, explained, labels=self.labels, fallback=False)
         self.pca.layout.display = None
 
     def show_recommendations(self):
