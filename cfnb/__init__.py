@@ -4,6 +4,7 @@ Every public name is declared here, once: the subpackages (data, models, trainin
 widgets, bench) can move inside without breaking `from cfnb import ...`.
 """
 
+from cfnb import compat as _compat
 from cfnb import quiet as _quiet
 
 _quiet.install()  # before Keras loads: TensorFlow's start-up log lines stay out of cells and terminals
@@ -35,6 +36,7 @@ from cfnb.training.stages import LESSON_NN_STAGES, LESSON_STAGES, Stage, StagedH
 from cfnb.widgets import Builder, Compare, Explore, Lab, StagedFit
 
 movie_bias = item_bias  # the lesson's word, kept for notebooks written before 0.2
+_compat.install()  # the flat module names of 0.1.0 (cfnb.baselines, cfnb.fast, ...) still import
 
 __version__ = "0.1.0"
 __all__ = [
@@ -50,16 +52,10 @@ __all__ = [
     "recipes", "BEST_RECIPE", "recommended", "implicit",
 ]
 
-# The flat modules of 0.1.0, by their old names (`from cfnb import engines` keeps working).
-_MOVED = {
-    "backend": "cfnb.backend", "checks": "cfnb.checks", "errors": "cfnb.errors", "quiet": "cfnb.quiet",
-    "delimited": "cfnb.data.delimited", "vocabulary": "cfnb.models.record", "persist": "cfnb.models.files",
-    "codegen": "cfnb.models.code", "engines": "cfnb.training.engines", "fast": "cfnb.training.engines.tensorflow",
-    "fast_jax": "cfnb.training.engines.jax", "distributed": "cfnb.training.distributed",
-    "lr_finder": "cfnb.training.lr_finder", "progress": "cfnb.training.progress", "ranking": "cfnb.evaluation.ranking",
-    "protocol": "cfnb.evaluation.protocol", "explore": "cfnb.evaluation.explore", "workspace": "cfnb.widgets.workspace",
-    "bench": "cfnb.bench", "cli": "cfnb.cli",
-}
+# The flat modules of 0.1.0 as attributes too (`from cfnb import engines`), imported when asked for.
+_MOVED = {old.split(".")[1]: new for old, new in _compat.MOVED.items()}
+_MOVED.update({"backend": "cfnb.backend", "checks": "cfnb.checks", "errors": "cfnb.errors", "quiet": "cfnb.quiet",
+               "bench": "cfnb.bench", "cli": "cfnb.cli"})
 
 
 def __getattr__(name):

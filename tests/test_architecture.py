@@ -63,3 +63,13 @@ def test_every_public_name_is_declared_once_at_the_top():
     for name in cfnb.__all__:
         assert getattr(cfnb, name) is not None, name
     assert cfnb.movie_bias is cfnb.item_bias
+
+
+def test_the_old_dotted_paths_import_and_leave_the_functions_of_the_same_name_alone():
+    from cfnb.baselines import popularity  # noqa: F401  (notebook 05 of 0.1.0 does this)
+    from cfnb.display import SERIES, figure_html, new_figure, themed  # noqa: F401
+    from cfnb.persist import save  # noqa: F401
+    from cfnb.predict import evaluate
+
+    assert evaluate is cfnb.evaluate
+    assert callable(cfnb.baselines) and callable(cfnb.predict) and callable(cfnb.movielens)
