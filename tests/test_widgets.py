@@ -365,7 +365,7 @@ def test_a_throwaway_kind_registered_in_models_is_built_summarised_fitted_and_ex
 
     from cfnb.models import MOVIE_FACTORS, USER_FACTORS, register, unregister
 
-    @register("gmf", "element-wise product of the factors, weighted by a Dense layer", n_factors=8, l2=0.0)
+    @register("gmf_lab", "element-wise product of the factors, weighted by a Dense layer", n_factors=8, l2=0.0)
     def gmf(g, n_factors, l2):
         u = g.user_embedding(n_factors, l2, USER_FACTORS)
         m = g.movie_embedding(n_factors, l2, MOVIE_FACTORS)
@@ -373,9 +373,9 @@ def test_a_throwaway_kind_registered_in_models_is_built_summarised_fitted_and_ex
 
     try:
         lab = cfnb.Lab(small, stages=[(1e-2, 2)], background=False)
-        assert "gmf" in lab.builder.kind.options
-        lab.builder.kind.value = "gmf"
-        assert lab.builder.factors.value == 8 and lab.builder.controls["l2"].value == 0  # gmf's defaults
+        assert "gmf_lab" in lab.builder.kind.options
+        lab.builder.kind.value = "gmf_lab"
+        assert lab.builder.factors.value == 8 and lab.builder.controls["l2"].value == 0  # gmf_lab's defaults
         lab.builder.factors.value = 6
         expected = (small.n_users + small.n_items) * 6 + 6 + 1
         assert f"<b>{expected:,}</b>" in lab.builder.params.value
@@ -383,13 +383,13 @@ def test_a_throwaway_kind_registered_in_models_is_built_summarised_fitted_and_ex
         lab.builder.build_button.click()
         assert lab.model.count_params() == expected and "product" in lab.builder.output.value
         lab.fit.fit_button.click()
-        assert len(lab.session.history) == 2 and lab.compare.frame()["kind"].iloc[-1] == "gmf"
+        assert len(lab.session.history) == 2 and lab.compare.frame()["kind"].iloc[-1] == "gmf_lab"
         lab.explore.refresh()
         assert lab.explore.pca.value and "no movie bias" in lab.explore.biases.value
         assert lab.errors == []
     finally:
-        unregister("gmf")
-    assert "gmf" not in cfnb.KINDS
+        unregister("gmf_lab")
+    assert "gmf_lab" not in cfnb.KINDS and "gmf" in cfnb.KINDS
 
 
 def test_default_stages_are_the_lessons_and_follow_the_kind_until_edited(small):
