@@ -9,9 +9,16 @@ TensorFlow log lines.
   those Keras backends only;
   on another (`KERAS_BACKEND=jax pytest`) it is skipped with that reason. Everything unmarked runs
   on every backend.
+* `@pytest.mark.backend_independent(reason=...)` (a module's `pytestmark` or one test): the test does
+  not depend on the Keras backend (pure data parsing, static checks, or fresh processes that name
+  their backend themselves), so the TensorFlow run covers it and the JAX run skips it, saying why.
+  `@pytest.mark.backend_dependent` on one test of such a module keeps that test on every backend.
 * Every notebook cell that nbval runs has each of its outputs (stdout, stderr, errors, displayed
   text) scanned for a TensorFlow, absl, oneDNN or CUDA log line; one fails that cell. The pattern
   is deliberately broader than what `cfnb.quiet` filters.
+* Under pytest-xdist (`-n 2`, with `--dist loadscope` from pyproject.toml: a file, or a notebook's
+  cells in one kernel, stays on one worker), each worker starts the slowest files first
+  (`SLOW_FIRST`), so that no minute-long test is left for one worker at the end.
 """
 
 import os
@@ -46,6 +53,19 @@ def pytest_configure(config):
     import cfnb  # noqa: F401  first, so that TensorFlow's start-up lines are filtered here too
 
 
+#: The files (and notebooks) that took longest on two busy cores, slowest first (each 30-90 s of a
+#: ~17 min TensorFlow run). Only the order under xdist; a name missing from the run does no harm.
+SLOW_FIRST = ("tests/test_browser.py", "notebooks/05_dot_vs_mlp.ipynb", "tests/test_clean_output.py",
+              "tests/test_bench.py", "tests/test_fast.py", "tests/test_interrupt.py", "tests/test_distribute.py",
+              "tests/test_widgets.py", "tests/test_kinds.py", "tests/test_backends_cross.py", "tests/test_implicit.py",
+              "tests/test_lessons.py", "tests/test_distribute_jax.py", "tests/test_cli.py",
+              "notebooks/04_widgets.ipynb", "tests/test_lr_find.py", "tests/test_ranking.py",
+              "notebooks/03_neural_net.ipynb", "tests/test_reproducible.py")
+
+#: The backend on which `backend_independent` tests run.
+REFERENCE_BACKEND = "tensorflow"
+
+
 def pytest_collection_modifyitems(config, items):
     import keras
 
@@ -56,6 +76,16 @@ def pytest_collection_modifyitems(config, items):
             why = marker.kwargs.get("reason", "")
             item.add_marker(pytest.mark.skip(
                 reason=f"{' / '.join(marker.args)} only (this run: {current}){': ' + why if why else ''}"))
+        same = item.get_closest_marker("backend_independent")
+        if same is not None and current != REFERENCE_BACKEND and item.get_closest_marker("backend_dependent") is None:
+            why = same.kwargs.get("reason") or (same.args[0] if same.args else "")
+            if not why:
+                raise pytest.UsageError(f"{item.nodeid}: backend_independent needs a reason")
+            item.add_marker(pytest.mark.skip(
+                reason=f"backend-independent, run on {REFERENCE_BACKEND} (this run: {current}): {why}"))
+    if hasattr(config, "workerinput"):  # an xdist worker: every worker sorts the same collection the same way
+        rank = {name: i for i, name in enumerate(SLOW_FIRST)}
+        items.sort(key=lambda item: rank.get(item.nodeid.split("::")[0], len(rank)))
 
 
 @pytest.hookimpl(wrapper=True)

@@ -89,6 +89,7 @@ def test_internal_inbound_nodes(small):
         assert found == EDGES[layer.name]
 
 
+@pytest.mark.backend_independent(reason="a fresh process that sets KERAS_BACKEND=jax itself: the same in every run")
 def test_internal_global_seed_state_without_tensorflow():
     """On JAX, seeding through Keras's global state gives keras.utils.set_random_seed's weights, no TensorFlow."""
     code = """

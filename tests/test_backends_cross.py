@@ -1,4 +1,4 @@
-"""Across Keras backends, in fresh processes (so they run in every CI job): JAX without TensorFlow,
+"""Across Keras backends, in fresh processes (so the TensorFlow job covers both): JAX without TensorFlow,
 a model saved on one backend loading on the other with identical predictions, and PyTorch (where
 it is installed: CI deliberately does not install it) through model.fit."""
 
@@ -9,6 +9,9 @@ import sys
 
 import numpy as np
 import pytest
+
+pytestmark = pytest.mark.backend_independent(
+    reason="fresh processes on the backends each test names: the same in every run")
 
 FIT = """
 import cfnb

@@ -8,6 +8,10 @@ import sys
 
 import pytest
 
+pytestmark = pytest.mark.backend_independent(
+    reason="fresh processes that set KERAS_BACKEND themselves (both backends are parameters) and "
+           "cfnb.quiet's stderr filter: the same in every run")
+
 
 def run(args, backend="tensorflow", **env):
     """Run a fresh process as a user's terminal would (no TF_CPP_MIN_LOG_LEVEL of the test run's)."""

@@ -3,6 +3,8 @@
 import subprocess
 import sys
 
+import pytest
+
 import cfnb.cli
 
 
@@ -19,6 +21,7 @@ def test_demo_table_on_synthetic_data(capsys):
     assert rmse[3] < rmse[0]  # the recommended recipe beats the overfitting dot product
 
 
+@pytest.mark.backend_independent(reason="argparse's help; test_backends_cross imports cfnb on JAX in a fresh process")
 def test_python_m_cfnb_shows_help():
     done = subprocess.run([sys.executable, "-m", "cfnb", "--help"], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0

@@ -6,6 +6,9 @@ import pytest
 
 import cfnb
 
+pytestmark = pytest.mark.backend_independent(
+    reason="ratings loading, re-indexing and splitting: pandas and numpy only, no Keras")
+
 
 def frame():
     return pd.DataFrame({"userId": [10, 10, 7, 99, 7], "movieId": [5, 300, 5, 42, 42],

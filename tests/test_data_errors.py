@@ -12,6 +12,9 @@ import pytest
 import cfnb
 from cfnb.errors import DataWarning
 
+pytestmark = pytest.mark.backend_independent(
+    reason="ratings input checks: pandas and numpy only, no Keras")
+
 
 def frame(**columns):
     base = {"userId": [10, 10, 7, 99, 7], "movieId": [5, 300, 5, 42, 42], "rating": [4.0, 3.5, 5.0, 1.0, 2.5]}

@@ -14,7 +14,8 @@ from cfnb.errors import DataWarning
 ROWS = [(196, 242, 3.0, 881250949), (186, 302, 3.0, 891717742), (22, 377, 1.0, 878887116),
         (244, 51, 2.0, 880606923), (196, 51, 4.5, 886397596)]
 HEADER = ["userId", "movieId", "rating", "timestamp"]
-pytestmark = pytest.mark.filterwarnings("ignore:.*has a single (user|item):cfnb.data.DataWarning")
+pytestmark = [pytest.mark.filterwarnings("ignore:.*has a single (user|item):cfnb.data.DataWarning"),
+              pytest.mark.backend_independent(reason="delimited-text parsing: pandas and numpy only, no Keras")]
 
 
 def write(path, rows=ROWS, sep=",", header=True, encoding="utf-8"):
@@ -249,6 +250,7 @@ def test_timestamps_are_kept_through_split_with_frame_encode_and_to_frame(stampe
     assert list(coded.to_frame()["timestamp"]) == [900000000, 900000001]
 
 
+@pytest.mark.backend_dependent  # saves and loads a Keras model
 def test_timestamps_survive_save_and_load_and_old_files_without_them_load(stamped, tmp_path):
     model = cfnb.build_model("dot", stamped.n_users, stamped.n_items, n_factors=2)
     loaded, back = cfnb.load(cfnb.save(model, stamped, tmp_path / "m.cfnb"))

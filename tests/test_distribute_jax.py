@@ -18,6 +18,9 @@ import pytest
 
 pytest.importorskip("jax")
 
+pytestmark = pytest.mark.backend_independent(
+    reason="its subprocess sets KERAS_BACKEND=jax itself: the same in every run")
+
 DEADLINE_S = 300  # ~40-90 s on two busy cores: JAX start-up and one compilation per fit
 
 SCRIPT = textwrap.dedent("""

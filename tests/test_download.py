@@ -20,6 +20,9 @@ import pytest
 import cfnb
 from loopback import md5, serving
 
+pytestmark = pytest.mark.backend_independent(
+    reason="the MovieLens download and its files: no Keras")
+
 ml = sys.modules["cfnb.data.movielens"]  # (cfnb.movielens the attribute is the function)
 
 NAME = "ml-latest-small"

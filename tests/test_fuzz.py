@@ -7,11 +7,15 @@ import warnings
 
 import numpy as np
 import pandas as pd
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import cfnb
 from cfnb.data.loading import DUPLICATE_POLICIES
+
+pytestmark = pytest.mark.backend_independent(
+    reason="ratings parsing properties: pandas and numpy only, no Keras")
 
 ints = st.one_of(st.integers(-5, 5), st.integers(-(2**70), 2**70))
 ids = st.one_of(

@@ -21,6 +21,8 @@ import pytest
 import cfnb
 from loopback import md5, serving
 
+pytestmark = pytest.mark.backend_independent(reason="the MovieLens sets' files: no Keras")
+
 ml = sys.modules["cfnb.data.movielens"]
 
 MOVIES = {

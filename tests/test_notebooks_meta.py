@@ -11,6 +11,9 @@ from pathlib import Path
 
 import pytest
 
+pytestmark = pytest.mark.backend_independent(
+    reason="static checks of the notebook files; nbval runs the notebooks themselves on every backend")
+
 NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
 LESSON = ["01_dot_product.ipynb", "02_bias.ipynb", "03_neural_net.ipynb"]
 CHECK = "# NBVAL_CHECK_OUTPUT"
