@@ -10,6 +10,8 @@ import pytest
 
 import cfnb
 
+pytestmark = pytest.mark.backend_independent(reason="the source tree, its imports and its names: no Keras maths")
+
 PACKAGE = Path(cfnb.__file__).resolve().parent
 MODULES = sorted(PACKAGE.rglob("*.py"))
 LINT_IMPORTS = Path(sys.executable).with_name("lint-imports")
