@@ -32,7 +32,7 @@ os.environ.setdefault("CFNB_DATA_HOME", str(_SHARED))
 
 #: Any line of TensorFlow's (or XLA's, absl's, CUDA's) logging, as it reaches a cell or a terminal.
 LOG_LINE = re.compile(
-    r"^\s*[IWEF]\d{4} \d\d:\d\d:\d\d\.\d+\s+\d+\s+\S+:\d+\]"  # absl / glog C++ log prefix
+    r"^\s*[IWEF]\d{4} \d\d:\d\d:\d+\.\d+\s+\d+\s+\S+:\d+\]"  # absl / glog prefix (seconds: since 1970 too)
     r"|absl::InitializeLog|^WARNING:absl:|oneDNN|cuInit|cuda|CUDA|cuDNN|cuFFT|cuBLAS|TensorRT|TF-TRT"
     r"|cpu_feature_guard|rebuild TensorFlow with the appropriate compiler flags",
     re.MULTILINE)

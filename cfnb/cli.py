@@ -3,16 +3,24 @@ copies the lesson notebooks into a folder."""
 
 from __future__ import annotations
 
-import argparse
 import sys
 import time
 from pathlib import Path
+
+from cfnb.errors import CfnbError
 
 
 def demo(data: str = "ml-latest-small", seed: int = 42, progress="terminal", use_synthetic: bool = False) -> list[dict]:
     """Train dot, bias and NN with the lesson's stages (and the bias model with cfnb's recommended
     recipe) and return one result row per model."""
-    from cfnb import LESSON_NN_STAGES, LESSON_STAGES, build_model, fit_stages, movielens, synthetic
+    from cfnb import (
+        LESSON_NN_STAGES,
+        LESSON_STAGES,
+        build_model,
+        fit_stages,
+        movielens,
+        synthetic,
+    )
     from cfnb.errors import DownloadError
     from cfnb.training.recipes import fit_recipe, recommended
 
@@ -107,19 +115,32 @@ def format_table(rows: list[dict]) -> str:
 
 def main(argv=None) -> int:
     """Entry point of the `cfnb` command."""
-    parser = argparse.ArgumentParser(prog="cfnb", description=__doc__)
+    from cfnb.bench import add_parser as add_bench_parser
+    from cfnb.bench.cli import SEED, Parser, dataset
+
+    parser = Parser(prog="cfnb", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     p_demo = sub.add_parser("demo", help="train the lesson's dot, bias and NN models and print a table")
-    p_demo.add_argument("--data", default="ml-latest-small", help="MovieLens set (default ml-latest-small)")
-    p_demo.add_argument("--seed", type=int, default=42)
+    p_demo.add_argument("--data", default="ml-latest-small", type=dataset,
+                        help="MovieLens set (default ml-latest-small)")
+    p_demo.add_argument("--seed", type=SEED, default=42)
     p_demo.add_argument("--synthetic", action="store_true", help="offline demo on synthetic ratings")
-    from cfnb.bench import add_parser as add_bench_parser
     add_bench_parser(sub)
     p_lessons = sub.add_parser("lessons", help="copy the lesson notebooks into a folder (the current one by "
                                                 "default), keeping copies you edited")
     p_lessons.add_argument("folder", nargs="?", default=".", help="where to copy them (default: here)")
     p_lessons.add_argument("--force", action="store_true", help="overwrite edited copies too")
     args = parser.parse_args(argv)
+    try:
+        return _run(args)
+    except (CfnbError, OSError) as e:  # the user's data, folders or environment: one line, as argparse's errors
+        text = f"{e.filename}: {e.strerror}" if isinstance(e, OSError) and e.filename and e.strerror else str(e)
+        print(f"cfnb {args.command}: error: {' '.join(text.split())}", file=sys.stderr)
+        return 2
+
+
+def _run(args) -> int:
+    """The parsed command."""
     if args.command == "lessons":
         done = copy_lessons(args.folder, force=args.force)
         print(f"{len(done['copied'])} copied, {len(done['unchanged'])} already up to date, {len(done['kept'])} "

@@ -1,7 +1,9 @@
 """TensorFlow's start-up log lines kept out of notebooks and terminals; real warnings and errors kept.
 
 `install()` runs the first `import tensorflow` of the process with file descriptor 2 sent to a
-temporary file and writes back every line that is not known start-up noise (docs/clean-output.md)."""
+temporary file and writes back every line that is not known start-up noise (docs/clean-output.md).
+If TensorFlow was imported first, it runs TensorFlow's once-per-process set-up (devices, a first XLA
+compile), and `first_fit` cfnb's first fit, under that filter instead."""
 
 from __future__ import annotations
 
@@ -39,9 +41,14 @@ class _NoRetracingNotice(logging.Filter):
         return not RETRACING.search(record.getMessage())
 
 
+#: A C++ log line's severity letter (absl / glog prefix: `I0000 00:00:1796404924.085043  19704 file.cc:153]`).
+SEVERITY = re.compile(r"^\s*([IWEF])\d{4} \d\d:\d\d:\d+\.\d+\s+\d+\s+\S+:\d+\]")
+
+
 def install() -> None:
     """Quiet TensorFlow's start-up lines (its first import and device set-up), unless TF_CPP_MIN_LOG_LEVEL=0."""
-    if os.environ.get("TF_CPP_MIN_LOG_LEVEL", "").strip() == "0":
+    level = os.environ.get("TF_CPP_MIN_LOG_LEVEL", "").strip()
+    if level == "0":
         return
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     tf_logger = logging.getLogger("tensorflow")
@@ -49,16 +56,52 @@ def install() -> None:
         tf_logger.addFilter(_NoRetracingNotice())
     tf = sys.modules.get("tensorflow")
     if tf is not None:  # imported before cfnb: its import lines are out, but not yet its cuInit line
-        gpus = []
-        with _filtered_stderr(lambda: bool(gpus)):
-            gpus = tf.config.list_physical_devices("GPU")
+        _late(tf, "IWE"[:int(level)] if level in ("1", "2", "3") else "IW")
     elif not any(isinstance(f, _QuietFinder) for f in sys.meta_path):
         sys.meta_path.insert(0, _QuietFinder())
 
 
-def is_noise(line: str, gpu: bool = False) -> bool:
-    """Whether `line` is one of TensorFlow's start-up lines (`gpu`: TensorFlow found a GPU)."""
-    return any(p.search(line) for p in NOISE) or (not gpu and NO_GPU.search(line) is not None)
+def _late(tf, below: str) -> None:
+    """TensorFlow was imported before cfnb, so it read its log level before cfnb could set one: its
+    once-per-process lines at the first device set-up and the first XLA compile ("XLA service ...
+    initialized", "StreamExecutor", "disabling MLIR crash reproducer", "Compiled cluster using XLA!")
+    would reach the learner's next cells. Run both here, once, and drop those lines and any other of
+    the severities (`below`, e.g. "IW") that `TF_CPP_MIN_LOG_LEVEL` would have hidden."""
+    if getattr(tf, "_cfnb_quieted", False):
+        return
+    gpus = []
+    with _filtered_stderr(lambda: bool(gpus), below):
+        gpus = tf.config.list_physical_devices("GPU")
+        with contextlib.suppress(Exception):  # no XLA here: nothing to quiet; training reports any real problem
+            tf.function(lambda x: x + 1, jit_compile=True)(tf.constant(1.0))
+    tf._cfnb_quieted = True
+    _PENDING.update(gpu=bool(gpus), below=below)
+
+
+#: Set by `_late`: the first fit still prints a once-per-process line (MLIR's crash reproducer notice
+#: at Keras's first compiled train step), so `first_fit` filters that fit too.
+_PENDING: dict = {}
+
+
+@contextlib.contextmanager
+def first_fit():
+    """Around cfnb's fits: after a late TensorFlow import (`_late`), the first one runs with descriptor 2
+    filtered as `_late`'s set-up was (its output shows when it ends); every other fit runs as it is."""
+    if "below" not in _PENDING:
+        yield
+        return
+    gpu, below = _PENDING.pop("gpu"), _PENDING.pop("below")
+    with _filtered_stderr(lambda: gpu, below):
+        yield
+
+
+def is_noise(line: str, gpu: bool = False, below: str = "") -> bool:
+    """Whether `line` is one of TensorFlow's start-up lines (`gpu`: TensorFlow found a GPU), or a C++
+    log line of a severity in `below` ("IW": info and warnings)."""
+    if any(p.search(line) for p in NOISE) or (not gpu and NO_GPU.search(line) is not None):
+        return True
+    severity = SEVERITY.match(line) if below else None
+    return severity is not None and severity.group(1) in below
 
 
 class _QuietFinder(importlib.abc.MetaPathFinder):
@@ -107,8 +150,9 @@ class _QuietLoader(importlib.abc.Loader):
 
 
 @contextlib.contextmanager
-def _filtered_stderr(found_gpu):
-    """Send descriptor 2 to a temporary file; then write back the lines that are not start-up noise."""
+def _filtered_stderr(found_gpu, below: str = ""):
+    """Send descriptor 2 to a temporary file; then write back the lines that are not start-up noise
+    (nor C++ log lines of the severities in `below`)."""
     try:
         sys.stderr.flush()
         saved = os.dup(2)
@@ -126,7 +170,7 @@ def _filtered_stderr(found_gpu):
             os.close(saved)
             tmp.seek(0)
             text = tmp.read().decode("utf-8", errors="replace")
-            kept = [line for line in text.splitlines(keepends=True) if not is_noise(line, found_gpu())]
+            kept = [line for line in text.splitlines(keepends=True) if not is_noise(line, found_gpu(), below)]
             if kept:
                 sys.stderr.write("".join(kept))
                 sys.stderr.flush()

@@ -77,3 +77,24 @@ def test_predicting_with_many_new_models_prints_no_retracing_notice():
     assert done.returncode == 0, done.stderr
     assert "retracing" not in done.stdout + done.stderr
     assert "another tensorflow warning" in done.stderr
+
+
+KERAS_FIRST = ("import keras, sys\n"
+               "print('--- import cfnb ---', file=sys.stderr, flush=True)\n"
+               "import cfnb\n"
+               "r = cfnb.synthetic(n_users=30, n_items=40, n_ratings=600, seed=0)\n"
+               "train, val = r.split(val_frac=0.2, seed=0)\n"
+               "model = cfnb.build_model('bias', r, seed=0, n_factors=3)\n"
+               "cfnb.fit_stages(model, train, val, stages=((1e-2, 1),), progress=None, seed=0)\n"
+               "cfnb.evaluate(model, val)\n")
+
+
+@pytest.mark.backend("tensorflow", reason="XLA's first-compile lines are TensorFlow's")
+def test_keras_imported_first_still_gives_clean_cells_after_import_cfnb(log_lines):
+    """A learner who writes `import keras` first gets TensorFlow's start-up lines from that line (cfnb
+    cannot undo them), but none after `import cfnb`: not XLA's first-compile lines at the first fit."""
+    done = run([sys.executable, "-c", KERAS_FIRST])
+    assert done.returncode == 0, done.stderr
+    before, after = done.stderr.split("--- import cfnb ---\n")
+    assert log_lines(before)  # TensorFlow was imported, and at its default log level
+    assert log_lines(after + done.stdout) == []

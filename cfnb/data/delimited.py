@@ -23,6 +23,7 @@ from cfnb.errors import ArgumentError, ArgumentTypeError, DataError
 
 SEPARATORS = ("::", "\t", "|", ";", ",")  # the ones `sep=None` can detect
 SEPARATOR_NAMES = {",": "comma", "\t": "tab", ";": "semicolon", "|": "'|'", "::": "'::'"}
+NUMBER_SIGNS = ".+-"  # written in numbers, so never a separator (nor a digit)
 HEADERS = ("infer", 0, None)
 DEFAULTS = {"sep": None, "header": "infer", "names": None, "encoding": None}  # read_delimited's options
 SAMPLE_BYTES = 1 << 16  # how much of a file separator detection looks at
@@ -61,6 +62,9 @@ def check_options(sep, header, names, encoding):
         checks.instance("sep", sep, str, "a separator string such as ',', '\\t', '::' or '|', or None to detect it")
         if sep == "" or any(c in sep for c in "\r\n\""):
             raise ArgumentError(f"sep must be a non-empty separator without quotes or line breaks, got {sep!r}.")
+        if any(c.isdecimal() or c in NUMBER_SIGNS for c in sep):
+            raise ArgumentError(f"sep {sep!r} holds a digit or one of {NUMBER_SIGNS!r}: it would cut the numbers "
+                                "(ratings, timestamps, ids) apart. Use another separator, such as ',', '\\t' or '::'.")
     if isinstance(header, bool) or header not in HEADERS:
         raise ArgumentError(f"header must be 'infer' (the first row names the columns unless it is data), 0 "
                             f"(it does) or None (the file has no header row), got {header!r}.")
@@ -110,7 +114,8 @@ def read_delimited(path: Path, sep: str | None = None, header="infer", names=Non
 
     Args:
         path: the file.
-        sep: the separator, any string (taken literally; `::` too); None detects it (`detect_sep`).
+        sep: the separator, any string (taken literally; `::` and non-ASCII ones too) without a digit,
+            '.', '+' or '-'; None detects it (`detect_sep`).
         header: "infer" (the first row names the columns, unless `names` are given), 0 (it does, and
             `names` replace them) or None (no header row: the columns are `names`, or 0, 1, ...).
         names: column names, for a file without a header row.
@@ -152,17 +157,18 @@ def read_delimited(path: Path, sep: str | None = None, header="infer", names=Non
 
 
 def _parse(path: Path, sep: str, encoding: str, options: dict) -> pd.DataFrame:
+    """pandas's fast C engine takes a one-byte ASCII separator only: a longer one (`::`) or a non-ASCII
+    one (`§`) is replaced in the bytes by a control byte that the file does not hold, where that is
+    safe; else the slow Python engine reads it."""
     source, single = path, sep
-    if len(sep) > 1:
-        encoded, single = sep.encode("ascii", errors="replace"), None
-        if sep.isascii() and sep.encode(encoding) == encoded:
-            # pandas reads a longer separator as a regular expression, with its slow Python engine; a
-            # byte that the file does not hold stands in for it, and the fast C engine reads that.
-            data = path.read_bytes()
+    if len(sep) > 1 or not sep.isascii():  # pandas measures the separator in UTF-8 bytes
+        single = None
+        if _byte_safe(encoding) and _encodes(sep, encoding):
+            data, encoded = path.read_bytes(), sep.encode(encoding)
             single = next((chr(b) for b in _STAND_INS if bytes([b]) not in data), None)
             if single is not None:
                 source = io.BytesIO(data.replace(encoded, single.encode()))
-        if single is None or not sep.isascii():
+        if single is None:
             options = dict(options, engine="python", sep=re.escape(sep))
             options.pop("low_memory")
     kwargs = dict(options)
@@ -170,6 +176,20 @@ def _parse(path: Path, sep: str, encoding: str, options: dict) -> pd.DataFrame:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", pd.errors.ParserWarning)  # fewer names than columns: read those
         return pd.read_csv(source, encoding=encoding, **kwargs)
+
+
+def _encodes(sep: str, encoding: str) -> bool:
+    try:
+        return bool(sep.encode(encoding))
+    except UnicodeEncodeError:
+        return False
+
+
+def _byte_safe(encoding: str) -> bool:
+    """Whether a run of bytes can be replaced in a file of `encoding` without cutting a character:
+    UTF-8 (no character's bytes hold another's) and the one-byte ASCII-based encodings."""
+    name = codecs.lookup(encoding).name
+    return name in ("utf-8", "ascii", "latin-1", "iso8859-1") or name.startswith(("iso8859-", "cp125"))
 
 
 def _is_text(path: Path) -> bool:

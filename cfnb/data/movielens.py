@@ -9,6 +9,7 @@ checksum (and, for the two small sets, the sha256 of ratings.csv) before anythin
 from __future__ import annotations
 
 import csv
+import errno
 import hashlib
 import os
 import re
@@ -122,7 +123,31 @@ def data_home() -> Path:
     env = os.environ.get("CFNB_DATA_HOME")
     if env:
         return Path(env).expanduser().resolve()
-    return user_cache()
+    try:
+        return user_cache()
+    except RuntimeError:  # no HOME and no password entry
+        raise DownloadError("cfnb cannot find your home folder for its default data home (~/.cache/cfnb): set "
+                            "the environment variable CFNB_DATA_HOME to a folder for the MovieLens sets.") from None
+
+
+def _home_name(home: Path) -> str:
+    """`<home> (CFNB_DATA_HOME)`, or `<home> (the default: CFNB_DATA_HOME is not set)`, for messages."""
+    return f"{home} ({'CFNB_DATA_HOME' if os.environ.get('CFNB_DATA_HOME') else 'the default: CFNB_DATA_HOME is not set'})"
+
+
+#: What a write refused by the file system says, and what to do about it.
+_WRITE_ERRORS = {errno.ENOSPC: "free some space, or set CFNB_DATA_HOME to a folder on another disk",
+                 errno.EDQUOT: "free some space, or set CFNB_DATA_HOME to a folder on another disk",
+                 errno.EROFS: "set CFNB_DATA_HOME to a writable folder, or unpack the set there yourself",
+                 errno.EACCES: "set CFNB_DATA_HOME to a writable folder, or unpack the set there yourself",
+                 errno.EPERM: "set CFNB_DATA_HOME to a writable folder, or unpack the set there yourself"}
+
+
+def _unwritable(home: Path, e: OSError) -> DownloadError:
+    """The DownloadError for a write into the data home that the file system refused."""
+    fix = _WRITE_ERRORS.get(e.errno, "set CFNB_DATA_HOME to a writable folder with room for the set")
+    return DownloadError(f"The data home {_home_name(home)} cannot be written ({e.strerror or e}"
+                         f"{': ' + str(e.filename) if e.filename else ''}): {fix}. Nothing was left in it.")
 
 
 def movielens(name: str = "ml-latest-small", download: bool = True, url: str | None = None, *,
@@ -175,12 +200,26 @@ def ensure_movielens(name: str = "ml-latest-small", download: bool = True, url: 
     folder = home / name
     if (folder / spec.ratings).is_file() and (folder / spec.items).is_file():
         return folder
+    for there in (home, folder):
+        if there.exists() and not there.is_dir():
+            raise DownloadError(f"{_home_name(home) if there == home else there} is a file, not a folder: the "
+                                f"data home must be a folder holding the MovieLens sets (<home>/{name}/). Move the "
+                                "file, or set CFNB_DATA_HOME to a folder.")
     if not download or not (spec.downloadable or url):
         why = ("downloading is off" if not download else f"GroupLens no longer serves {name} as a download")
-        raise DownloadError(f"MovieLens {name!r} is not in the data home {home} and {why}. "
+        if not home.exists():
+            raise DownloadError(f"The data home {_home_name(home)} does not exist, so MovieLens {name!r} is not "
+                                f"there, and {why}. Unpack it as {folder}/{spec.ratings} and {spec.items}, or set "
+                                "CFNB_DATA_HOME to a folder that holds it.")
+        raise DownloadError(f"MovieLens {name!r} is not in the data home {_home_name(home)} and {why}. "
                             f"Unpack it as {folder}/{spec.ratings} and {spec.items}, or point the environment "
                             "variable CFNB_DATA_HOME at a folder that holds it.")
-    _download(spec, url or spec.url, home, checksum or spec.checksum)
+    try:
+        _download(spec, url or spec.url, home, checksum or spec.checksum)
+    except DownloadError:
+        raise
+    except OSError as e:  # the temporary folder, the unpacking or the move into place
+        raise _unwritable(home, e) from None
     return folder
 
 
@@ -208,11 +247,7 @@ def _download(spec: MovieLensSet, url: str, home: Path, checksum: str | None) ->
     import pooch
 
     name = spec.name
-    try:
-        home.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        raise DownloadError(f"Cannot create the data home {home} ({e.strerror}). Set CFNB_DATA_HOME "
-                            "to a writable folder.") from None
+    home.mkdir(parents=True, exist_ok=True)
     _remove_stale_downloads(home, name)
     with tempfile.TemporaryDirectory(dir=home, prefix=f".{name}-download-") as tmp:
         logger, level = pooch.get_logger(), pooch.get_logger().level
@@ -222,6 +257,8 @@ def _download(spec: MovieLensSet, url: str, home: Path, checksum: str | None) ->
             zip_path = pooch.retrieve(url, known_hash=None, fname=f"{name}.zip", path=tmp,
                                       downloader=downloader)
         except Exception as e:  # requests/urllib errors differ by transport; all mean "not downloaded"
+            if isinstance(e, OSError) and e.errno in _WRITE_ERRORS:  # the zip could not be written
+                raise _unwritable(home, e) from None
             raise DownloadError(f"Could not download MovieLens {name!r} from {url} ({_reason(e)}). "
                                 "Check the network connection, or unpack the zip yourself into "
                                 f"{home / name} (or set CFNB_DATA_HOME to a folder that holds it).") from None

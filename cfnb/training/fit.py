@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import keras
 import numpy as np
 
-from cfnb import backend, checks
+from cfnb import backend, checks, quiet
 from cfnb.data.ratings import Ratings
 from cfnb.errors import ArgumentError, ArgumentTypeError, CfnbError, DataWarning
 from cfnb.models import record
@@ -237,7 +237,7 @@ def fit_stages(model: keras.Model, train: Ratings, val: Ratings | None = None, s
     options = FitOptions.checked(model, train, batch_size=batch_size, progress=progress, callbacks=callbacks,
                                  stop=stop, seed=seed, engine=engine, update=update, strategy=strategy,
                                  distribution=distribution, loss=loss, negatives=negatives, optimizer=optimizer)
-    with _fitting(model):
+    with _fitting(model), quiet.first_fit():  # quiet: TensorFlow imported before cfnb (cfnb.quiet)
         return _fit_stages(model, train, val, stages, history, options)
 
 
