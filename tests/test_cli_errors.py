@@ -11,6 +11,8 @@ import pytest
 
 import cfnb.cli
 
+pytestmark = pytest.mark.backend_independent(reason="the command line's argument errors, before any model is built")
+
 CASES = [  # (arguments, what the line must name); {file} is an existing file, {dir} a folder, {tmp} a new path
     ([], "the following arguments are required"),
     (["nope"], "invalid choice: 'nope'"),

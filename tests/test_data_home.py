@@ -21,6 +21,8 @@ import pytest
 
 import cfnb
 
+pytestmark = pytest.mark.backend_independent(reason="the data home and the download: no Keras")
+
 ml = sys.modules["cfnb.data.movielens"]
 NAME = "ml-latest-small"
 SHARED = Path(os.environ["CFNB_DATA_HOME"])

@@ -12,7 +12,8 @@ import cfnb
 ROWS = [(196, 242, 3.5, 881250949), (186, 302, 3.0, 891717742), (22, 377, 1.0, 878887116)]
 HEADER = ["userId", "movieId", "rating", "timestamp"]
 NUMBER_CHARS = "0123456789.+-eE"  # what the numbers in ROWS (or any rating / timestamp) may be written with
-pytestmark = pytest.mark.filterwarnings("ignore::cfnb.errors.DataWarning")
+pytestmark = [pytest.mark.filterwarnings("ignore::cfnb.errors.DataWarning"),
+              pytest.mark.backend_independent(reason="reading delimited files with pandas: no Keras")]
 
 
 def write(path, sep, encoding="utf-8"):
