@@ -1,7 +1,9 @@
 """Property tests for ids of every integer dtype (int8..int64, uint8..uint64) and beyond 64 bits, edges
 included: they round-trip exactly through load (frame and file), split, encode, codes, predict, save and
-load, and text in their exact decimal form names the same ids."""
+load, and text in their exact decimal form names the same ids; text ids are kept exactly as given and
+look-alikes (Unicode forms, zero-width characters) are said."""
 
+import unicodedata
 import warnings
 
 import numpy as np
@@ -106,3 +108,21 @@ def test_predict_save_and_load_keep_ids_exact(tmp_path_factory, data):
     assert exact(back.user_ids) == exact(r.user_ids) and exact(back.item_ids) == exact(r.item_ids)
     assert back.vocabulary.fingerprint() == r.vocabulary.fingerprint()
     np.testing.assert_array_equal(cfnb.predict(model2, back, users, items), pred)
+
+
+text_ids = st.lists(st.sampled_from(["a", "\u00e9", "e\u0301", "\u200b", "1", "\u00c5", "A\u030a"]), min_size=1,
+                    max_size=3).map("".join)
+
+
+@given(st.lists(text_ids, min_size=2, max_size=10))
+@QUICK
+def test_text_ids_are_kept_exactly_and_look_alikes_are_said(users):
+    source = pd.DataFrame({"userId": users, "movieId": list(range(len(users))), "rating": [3.0] * len(users)})
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", cfnb.DataWarning)
+        r = cfnb.load_ratings(source, duplicates="keep")
+    assert list(r.to_frame()["user"]) == users  # never normalised
+    assert list(r.user_codes(users)) == list(r.frame["user"])  # every id as given is found
+    canon = {unicodedata.normalize("NFC", u.replace("\u200b", "")) for u in set(users)}
+    said = any("Unicode form" in str(w.message) for w in caught)
+    assert said == (len(canon) < len(set(users)))
