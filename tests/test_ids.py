@@ -95,6 +95,13 @@ def test_text_in_the_exact_decimal_form_is_matched_else_refused(int_model):
     assert cfnb.recommend(model, r, "2", n=2).equals(cfnb.recommend(model, r, 2, n=2))
 
 
+def test_true_and_false_never_name_the_ids_1_and_0(int_model):
+    _, r = int_model
+    for ids in ([True], [np.bool_(True), 2]):
+        with pytest.raises(cfnb.VocabularyError, match="user id True is True/False, not an id"):
+            r.user_codes(ids)
+
+
 def test_an_integer_is_matched_to_text_ids_only_in_its_decimal_form():
     r = cfnb.load_ratings(frame(["1", "2", "ann"]))
     assert list(r.user_codes([2, np.int64(1)])) == [1, 0]

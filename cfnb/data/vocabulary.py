@@ -134,7 +134,9 @@ def typed_ids(index: pd.Index, raw_ids, label: str, error=VocabularyError) -> np
         return ids.astype(object) if ids.dtype.kind in "US" else ids
     out = ids.astype(object)
     for k, v in enumerate(out):
-        if isinstance(v, (bool, np.bool_)) or v is None:
+        if isinstance(v, (bool, np.bool_)):  # True == 1 in Python: it would name id 1 silently
+            raise error(f"{label} id {bool(v)!r} is True/False, not an id: pass the {label}'s id.")
+        if v is None:
             continue
         if isinstance(v, str):
             if kind == "number":
