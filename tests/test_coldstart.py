@@ -77,7 +77,7 @@ def test_fallback_is_mean_plus_known_sides_offsets(small, cold_split, bias_model
     users, items = [COLD_USERS[0], 10, COLD_USERS[1]], [10, COLD_ITEMS[0], COLD_ITEMS[1]]
     got = cfnb.predict(bias_model, small, *raw(small, users, items), unknown="fallback")
     np.testing.assert_allclose(got, expected_fallback(train, np.array(users), np.array(items)), rtol=1e-5)
-    never_seen = cfnb.predict(bias_model, small, ["no such user", 10**30], [small.item_ids[10]] * 2, unknown="fallback")
+    never_seen = cfnb.predict(bias_model, small, [-123456, 10**30], [small.item_ids[10]] * 2, unknown="fallback")
     np.testing.assert_allclose(never_seen, expected_fallback(train, np.array([COLD_USERS[0]]), np.array([10]))[0],
                                rtol=1e-5)
 
@@ -97,7 +97,9 @@ def test_unknown_ids_raise_a_clear_error_by_default(small, cold_split, bias_mode
     with pytest.raises(cfnb.CfnbError, match=rf"e\.g\. {only_in_val}\. "):
         cfnb.predict(bias_model, small, [only_in_val], [small.item_ids[10]])
     with pytest.raises(cfnb.CfnbError, match="movie id"):
-        cfnb.predict(bias_model, small, [small.user_ids[10]], ["Star Wars"])
+        cfnb.predict(bias_model, small, [small.user_ids[10]], [10**30])
+    with pytest.raises(cfnb.VocabularyError, match="item id 'Star Wars' is text.*integers"):  # not cold: refused
+        cfnb.predict(bias_model, small, [small.user_ids[10]], ["Star Wars"], unknown="fallback")
     with pytest.raises(cfnb.CfnbError, match="unknown must be one of"):
         cfnb.predict(bias_model, small, 1, 1, unknown="zero")
     with pytest.raises(cfnb.CfnbError, match="same length"):

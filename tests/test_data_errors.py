@@ -131,7 +131,9 @@ def test_text_big_and_negative_ids_round_trip_exactly(tmp_path):
     assert list(r.to_frame()["user"]) == ["ann", "bob", "ann", "zoé"]
     assert list(r.to_frame()["item"]) == [-3, big, 2**63 + 5, -3]
     assert list(r.item_codes([big, -3, 2**63 + 5, 7])) == [2, 0, 1, -1]
-    assert list(r.user_codes(["zoé", 1])) == [2, -1]
+    assert list(r.user_codes(["zoé"])) == [2]
+    with pytest.raises(cfnb.VocabularyError, match="user id 1 is a number"):  # not silently unknown (issue 19)
+        r.user_codes(["zoé", 1])
     path = tmp_path / "r.csv"
     f.to_csv(path, index=False)
     from_file = cfnb.load_ratings(path)
@@ -141,7 +143,7 @@ def test_text_big_and_negative_ids_round_trip_exactly(tmp_path):
 def test_whole_float_ids_become_integers():
     r = cfnb.load_ratings(frame(movieId=[5.0, 300.0, 5.0, 42.0, 42.0]))
     assert r.item_ids.dtype.kind == "i" and list(r.item_ids) == [5, 42, 300]
-    assert list(r.item_codes([42, 42.0, "42"])) == [1, 1, -1]
+    assert list(r.item_codes([42, 42.0, "42"])) == [1, 1, 1]  # text in its exact decimal form names 42
 
 
 def test_messages_show_the_ids_as_written():

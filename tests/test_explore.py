@@ -104,6 +104,8 @@ def test_recommend_accepts_the_id_as_text_and_rejects_unknown_ids(small, fitted)
     user = small.user_ids[0]
     pd.testing.assert_frame_equal(recommend(fitted, small, str(user), n=3), recommend(fitted, small, user, n=3))
     with pytest.raises(cfnb.CfnbError, match="Unknown user id"):
+        recommend(fitted, small, 10**30)
+    with pytest.raises(cfnb.VocabularyError, match="user id 'no such user' is text"):
         recommend(fitted, small, "no such user")
 
 

@@ -27,7 +27,7 @@ def saved(fitted, tmp_path_factory):
 
 
 def some_pairs(ratings):
-    users = list(ratings.user_ids[:20]) + ["nobody", ratings.user_ids[3]]
+    users = list(ratings.user_ids[:20]) + [-(10**30), ratings.user_ids[3]]
     items = list(ratings.item_ids[5:25]) + [ratings.item_ids[0], 10**30]
     return users, items
 

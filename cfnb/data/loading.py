@@ -15,7 +15,8 @@ import pandas as pd
 
 from cfnb import checks
 from cfnb.data import delimited
-from cfnb.data.vocabulary import as_id_array, plain
+from cfnb.data.ids import file_texts, keyed_like, warn_look_alikes, warn_merged
+from cfnb.data.vocabulary import as_id_array, integer_index, plain
 from cfnb.errors import ArgumentTypeError, DataError, DataWarning
 from cfnb.names import ITEM, RATING, TIMESTAMP, USER
 
@@ -64,8 +65,10 @@ def _check_scale(scale):
     return (lo, hi)
 
 
-def _ids(frame, col, name) -> pd.Series:
-    """The id column, checked: no missing ids; whole numbers (any size) or text, not both."""
+def _ids(frame, col, name, table=None, texts=None) -> pd.Series:
+    """The id column, checked: no missing ids; whole numbers (any size) or text, not both.
+
+    `table`: how a file was read (None for a frame); `texts`: the column as the file writes it."""
     ids = frame[col]
     missing = ids.isna().to_numpy()
     if missing.any():
@@ -73,22 +76,27 @@ def _ids(frame, col, name) -> pd.Series:
         raise DataError(f"Column {col!r} of {name} has {int(missing.sum()):,} missing ids; "
                         f"first at row {row}: {_row(frame, row)}. Every rating needs a {col}.")
     kind = pd.api.types.infer_dtype(ids, skipna=False)
+    if kind == "string" and table is not None and ids.str.fullmatch(r"\s*[+-]?[0-9]+\s*").all():
+        ids, texts, kind = ids.map(int), ids, "integer"  # integers beyond int64 of both signs, kept as text
     if kind == "integer":
-        if ids.dtype == object:  # Python ints: keep those beyond 64 bits exact, as objects
-            for dtype in ("int64", "uint64"):
-                try:
-                    return ids.astype(dtype)
-                except (OverflowError, ValueError, TypeError):
-                    pass
+        ids = pd.Series(np.asarray(integer_index(ids)), index=ids.index, name=ids.name)
+        if texts is not None:
+            warn_merged(texts, ids, col, name)
         return ids
     if kind == "string":
-        return _stripped(ids, col, name, frame)
+        stripped = _stripped(ids, col, name, frame)
+        warn_look_alikes(stripped, col, name)
+        return stripped
     if kind in ("floating", "mixed-integer-float", "decimal"):
         numbers = pd.to_numeric(ids, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
         whole = np.isfinite(numbers) & (numbers == np.round(numbers)) & (np.abs(numbers) < 2.0 ** 53)
         if whole.all():
             return pd.Series(numbers.astype(np.int64), index=ids.index, name=ids.name)
         row = int(np.flatnonzero(~whole)[0])
+        if np.isfinite(numbers[row]) and numbers[row] == np.round(numbers[row]):  # whole, but not exact
+            raise DataError(f"Column {col!r} of {name} holds ids as floats beyond 2**53, which cannot be exact "
+                            f"(a float there stands for several integers); first at row {row}: {_row(frame, row)}. "
+                            "Give the ids as integers or text (e.g. read the column with dtype='int64' or str).")
         raise DataError(f"Column {col!r} of {name} has {int((~whole).sum()):,} ids that are not whole numbers; "
                         f"first at row {row}: {_row(frame, row)}. Expected whole-number or text ids.")
     types = ids.map(lambda v: type(v).__name__)
@@ -333,8 +341,9 @@ def read_ratings(source, user, item, rating, scale, titles, name, duplicates, *,
     frame, name, table = _read(source, name, sep=sep, header=header, names=names, encoding=encoding)
     _check_columns(frame, (user, item, rating), timestamp, name, source, table, header, names)
     values = _numeric_ratings(frame, rating, name, header_hint=table is not None and header is None)
-    users = _ids(frame, user, name)
-    items = _ids(frame, item, name)
+    texts = file_texts(source, table, frame, (user, item), header, names)
+    users = _ids(frame, user, name, table, texts.get(user))
+    items = _ids(frame, item, name, table, texts.get(item))
     times = _timestamps(frame, timestamp, name)
     if scale is not None:
         lo, hi = scale
@@ -358,4 +367,5 @@ def read_ratings(source, user, item, rating, scale, titles, name, duplicates, *,
     if table is not None and table.encoding == "latin-1" and encoding is None:
         _warn_latin1(name, [col for col, ids in ((user, user_ids), (item, item_ids)) if ids.dtype.kind not in "iuf"])
     return Coded(coded, pd.Index(user_ids, name=user), pd.Index(item_ids, name=item),
-                 as_titles(titles, item, name), scale, name)
+                 keyed_like(as_titles(titles, item, name), item_ids), scale, name)
+

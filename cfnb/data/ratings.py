@@ -10,7 +10,7 @@ import pandas as pd
 
 from cfnb import checks
 from cfnb.data.loading import read_ratings
-from cfnb.data.vocabulary import Vocabulary, as_id_array, plain
+from cfnb.data.vocabulary import Vocabulary, id_kind, integer_index, look_alikes, lookup, plain, typed_ids
 from cfnb.errors import ArgumentTypeError, DataError, DataWarning
 from cfnb.names import ITEM, ITEM_IN, RATING, TIMESTAMP, USER, USER_IN
 
@@ -117,10 +117,8 @@ class Ratings:
             load_kwargs.setdefault("scale", self.scale)
             load_kwargs.setdefault("titles", self.titles)
             other = load_ratings(source, **load_kwargs)
-        raw_users = other.user_ids.take(other.frame[USER].to_numpy())
-        raw_items = other.item_ids.take(other.frame[ITEM].to_numpy())
-        user_ids, users, n_new_u = _extend(self.user_ids, raw_users, self.user_codes(raw_users), "user", other.name)
-        item_ids, items, n_new_i = _extend(self.item_ids, raw_items, self.item_codes(raw_items), "item", other.name)
+        user_ids, users, n_new_u = _extend(self.user_ids, other.user_ids, other.frame[USER], "user", other.name)
+        item_ids, items, n_new_i = _extend(self.item_ids, other.item_ids, other.frame[ITEM], "item", other.name)
         frame = other.frame.assign(**{USER: users.astype(np.int32), ITEM: items.astype(np.int32)})
         vocabulary = (self.vocabulary if not (n_new_u or n_new_i) else
                       Vocabulary(user_ids, item_ids, base=self.vocabulary.sizes))
@@ -176,12 +174,16 @@ class Ratings:
                        self.titles, (0.0, 1.0), name, self.vocabulary)
 
     def user_codes(self, raw_ids) -> np.ndarray:
-        """Codes of raw user ids; -1 for ids this mapping does not know."""
-        return _lookup(self.user_ids, raw_ids)
+        """Codes of raw user ids; -1 for ids this mapping does not know.
+
+        Text is matched to integer ids only in its exact decimal form ("7" is 7), and the reverse; an id
+        of the other type that does not match, or a look-alike of a known text id (another Unicode form),
+        is refused with a `VocabularyError` (docs/bad-input.md)."""
+        return lookup(self.user_ids, raw_ids, "user")
 
     def item_codes(self, raw_ids) -> np.ndarray:
-        """Codes of raw item ids; -1 for ids this mapping does not know."""
-        return _lookup(self.item_ids, raw_ids)
+        """Codes of raw item ids; -1 for ids this mapping does not know (matched as `user_codes` says)."""
+        return lookup(self.item_ids, raw_ids, "item")
 
     def title(self, raw_item_ids) -> list[str]:
         """Titles of raw item ids (the id as text where no title is known)."""
@@ -217,39 +219,38 @@ class Ratings:
                 f"{self.n_items:,} items, ratings {lo:g}..{hi:g}{head}</div>")
 
 
-def _lookup(index: pd.Index, raw_ids) -> np.ndarray:
-    ids = as_id_array(raw_ids)
-    if ids.dtype.kind in "iuf" and index.dtype.kind in "iuf":
-        return index.get_indexer(ids).astype(np.int64)
-    # Object path: keeps 1 and "1" apart and big integers exact, whatever mix the caller passes.
-    return index.get_indexer(pd.Index(ids.astype(object), dtype=object)).astype(np.int64)
-
-
-def _extend(known: pd.Index, raw: pd.Index, codes: np.ndarray, label: str, name: str):
-    """`known` plus the ids of `raw` it lacks (sorted, after the known ones), and every row's code."""
-    missing = codes < 0
+def _extend(known: pd.Index, other_ids: pd.Index, other_codes, label: str, name: str):
+    """`known` plus the ids of another set it lacks (sorted, after the known ones), and every row's code."""
+    what = f"{name} has {label} ids of another type than the vocabulary it is encoded in"
+    try:
+        raw = typed_ids(known, other_ids, label, DataError)
+    except DataError as e:
+        raise DataError(f"{what}: {e} Convert one of the two id columns first, e.g. "
+                        "frame[col] = frame[col].astype(str).") from None
+    own = lookup(known, raw, label, lookalikes=False)
+    alike = look_alikes(known, raw, own)
+    if alike:
+        warnings.warn(f"{name} has {len(alike):,} {label} ids that differ from known ids only in their Unicode form "
+                      f"or invisible characters, e.g. {alike[0][0]!r} and the known {alike[0][1]!r}: cfnb keeps text "
+                      "ids exactly as given, so they are new ids (docs/bad-input.md).", DataWarning, stacklevel=4)
+    codes = own[np.asarray(other_codes)]
+    missing = own < 0
     if not missing.any():
         return known, codes, 0
-    new = pd.Index(pd.unique(raw[missing]))
+    new = pd.Index(raw[missing], dtype=object)
     try:
         new = new.sort_values()
     except TypeError:
         pass
-    kinds = {_id_kind(known), _id_kind(new)} - {None}
-    if len(kinds) > 1:
-        raise DataError(f"{name} has {label} ids of another type than the vocabulary it is encoded in (e.g. "
-                        f"{plain(new[0])!r} against {plain(known[0])!r}): convert one of the two id columns "
-                        "first, e.g. frame[col] = frame[col].astype(str).")
-    ids = known.append(new) if len(known) else new
-    codes = codes.copy()
-    codes[missing] = len(known) + new.get_indexer(raw[missing])
-    return pd.Index(ids, name=known.name), codes, len(new)
-
-
-def _id_kind(index: pd.Index) -> str | None:
-    if not len(index):
-        return None
-    return "text" if isinstance(index[0], str) else "number"
+    if len({id_kind(known), id_kind(new)} - {None}) > 1:
+        raise DataError(f"{what} (e.g. {plain(new[0])!r} against {plain(known[0])!r}): convert one of the two "
+                        "id columns first, e.g. frame[col] = frame[col].astype(str).")
+    ids = pd.Index(np.concatenate([np.asarray(known, dtype=object), np.asarray(new, dtype=object)]), dtype=object)
+    if id_kind(ids) == "number":
+        ids = integer_index(ids)
+    own = own.copy()
+    own[missing] = len(known) + new.get_indexer(pd.Index(raw[missing], dtype=object))
+    return pd.Index(ids, name=known.name), own[np.asarray(other_codes)], len(new)
 
 
 def load_ratings(source, user: str = "userId", item: str = "movieId", rating: str = "rating",
@@ -288,7 +289,10 @@ def load_ratings(source, user: str = "userId", item: str = "movieId", rating: st
 
     Ids may be whole numbers (any size, negative too) or text, but not a mix of both in one column;
     whole-valued float ids (``10.0``) are read as integers; spaces around text ids are stripped (with
-    a `DataWarning`). The README ("Bad input") lists every case.
+    a `DataWarning`). Integer ids of any dtype are kept exact (int64, uint64 where needed, Python ints
+    beyond 64 bits); text ids are kept exactly as given, never Unicode-normalised (a `DataWarning` names
+    ids that differ only in their Unicode form or invisible characters, and a file that writes one
+    number two ways, "007" and "7"). docs/bad-input.md lists every case.
 
     Returns:
         A `Ratings` object.

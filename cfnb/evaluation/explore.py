@@ -119,14 +119,12 @@ def factor_pca(model: keras.Model, ratings: Ratings, top: int = 1000, k: int = 2
 
 
 def user_code(ratings: Ratings, user) -> int:
-    """The code of raw user id `user` (also accepted as text, e.g. from a text box)."""
+    """The code of raw user id `user`; text names an integer id in its exact decimal form ("7" is 7),
+    as in `Ratings.user_codes`, which refuses other text with a `VocabularyError`."""
     code = int(ratings.user_codes([user])[0])
-    if code < 0 and isinstance(user, str):
-        matches = [k for k, raw in enumerate(ratings.user_ids) if str(raw) == user.strip()]
-        code = matches[0] if matches else -1
     if code < 0:
         raise CfnbError(f"Unknown user id {user!r}: expected one of the raw ids in the ratings, "
-                        f"e.g. {ratings.user_ids[0]!r}.")
+                        f"e.g. {plain(ratings.user_ids[0])!r}.")
     return code
 
 

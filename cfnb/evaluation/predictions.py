@@ -19,8 +19,8 @@ import numpy as np
 import pandas as pd
 
 from cfnb import checks
-from cfnb.data.ratings import Ratings, as_id_array
-from cfnb.data.vocabulary import plain
+from cfnb.data.ratings import Ratings
+from cfnb.data.vocabulary import as_id_array, plain
 from cfnb.errors import CfnbError
 from cfnb.evaluation.metrics import mae, rmse
 from cfnb.evaluation.scoring import check_inputs, count_distinct, knowledge, model_scores, predict_codes
