@@ -8,7 +8,7 @@ import numpy as np
 from cfnb import checks
 from cfnb.data.ratings import Ratings
 from cfnb.errors import CfnbError, DataError
-from cfnb.evaluation.ranking import as_scorer
+from cfnb.evaluation.ranking import as_scorer, check_same_vocabulary
 from cfnb.evaluation.scoring import BLOCK_PAIRS
 from cfnb.names import ITEM, TIMESTAMP, USER
 
@@ -71,6 +71,7 @@ def sample_negatives(train: Ratings, test: Ratings, n_negatives: int = 99, seed:
     """
     checks.instance("train", train, Ratings, "a cfnb Ratings")
     checks.instance("test", test, Ratings, "a cfnb Ratings")
+    check_same_vocabulary(train, test)
     n_negatives = checks.whole("n_negatives", n_negatives)
     seed = checks.whole("seed", seed, minimum=0)
     n_items = max(train.n_items, test.n_items)

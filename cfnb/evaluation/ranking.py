@@ -21,7 +21,7 @@ import numpy as np
 
 from cfnb import checks
 from cfnb.data.ratings import Ratings
-from cfnb.errors import ArgumentTypeError, CfnbError, VocabularyError
+from cfnb.errors import ArgumentTypeError, CfnbError
 from cfnb.evaluation.scoring import BLOCK_PAIRS, Scorer, model_scorer
 from cfnb.models.record import check, check_codes_fit, summarize, table_sizes
 from cfnb.names import ITEM, RATING, USER
@@ -105,16 +105,14 @@ def as_scorer(model, train: Ratings, test: Ratings, batch_size: int = 65536) -> 
                                    f"got {type(model).__name__}.")
 
 
-def check_same_vocabulary(train: Ratings, test: Ratings) -> None:
-    """Refuse a test set whose codes do not mean what they mean in `train`."""
-    if not test.vocabulary.extends(train.vocabulary.fingerprint(), *train.vocabulary.sizes):
-        raise VocabularyError(f"test ({test.name!r}) is coded with another id vocabulary than train "
-                              f"({train.name!r}): its codes would name other users and movies. Split both from "
-                              "one Ratings, or code the test set with train.encode(frame_or_path).")
+def check_same_vocabulary(train: Ratings, test: Ratings, what: str = "test") -> None:
+    """Refuse a second set whose codes do not mean what they mean in `train` (`record.check`)."""
+    check(train, test, what, "train's")
 
 
 def rank_scores(scorer: Scorer, train: Ratings, test: Ratings, k: int = 10, relevant: float | None = 4.0) -> dict:
-    """`ranking_metrics` for a scorer, without the argument checks (see `ranking_metrics`)."""
+    """`ranking_metrics` for a scorer, without the other argument checks (see `ranking_metrics`)."""
+    check_same_vocabulary(train, test)
     n_items = max(train.n_items, test.n_items)
     catalogue = np.flatnonzero(np.bincount(train.frame[ITEM].to_numpy(), minlength=n_items) > 0)
     column = np.full(n_items, -1, np.int64)  # item code -> column of the catalogue (or -1)

@@ -192,28 +192,35 @@ def table_sizes(model) -> tuple[int | None, int | None]:
     return tuple(min(rows[k]) if rows[k] else None for k in (USER_IN, ITEM_IN))
 
 
-def check(model, ratings, what: str = "ratings") -> None:
+def check(model, ratings, what: str = "ratings", of: str = "the model's") -> None:
     """Refuse `ratings` coded in another vocabulary than `model`'s, or with codes beyond its tables.
 
     Args:
-        model: a Keras model (cfnb's, or any with `user_in`/`movie_in` inputs).
+        model: a Keras model (cfnb's, or any with `user_in`/`movie_in` inputs), or anything else with an
+            id vocabulary (a `Ratings`, a negative sampler: `.vocabulary` and `.name`), whose codes
+            `ratings` must keep.
         ratings: a `Ratings`.
         what: how to call the ratings in the message ("val", "the training set"...).
+        of: how to call the reference in the message ("train's", "the sampler's"...).
 
     Raises:
         VocabularyError: naming the set and saying how to code it (`train.encode(...)`).
     """
-    binding = bound(model)
+    reference = getattr(model, "vocabulary", None)
+    if reference is not None:
+        binding = (reference.fingerprint(), *reference.sizes, repr(model.name))
+    else:
+        binding = bound(model)
     if binding is None:
         return
     fingerprint, n_users, n_items, source = binding
     vocab = ratings.vocabulary
     if not vocab.extends(fingerprint, n_users, n_items):
         raise VocabularyError(
-            f"{what} ({ratings.name!r}) is coded with another id vocabulary than the model's ({source}, "
+            f"{what} ({ratings.name!r}) is coded with another id vocabulary than {of} ({source}, "
             f"{n_users:,} users, {n_items:,} items): its codes would name other users and movies. Code it in "
-            "the model's vocabulary: train.encode(frame_or_path) or cfnb.load_ratings(path, like=train) "
-            "(ids the model does not know are kept and marked cold), or split both from one Ratings.")
+            f"{of} vocabulary: train.encode(frame_or_path) or cfnb.load_ratings(path, like=train) "
+            "(ids it does not know are kept and marked cold), or split both from one Ratings.")
 
 
 def check_codes_fit(model, ratings, what: str = "ratings") -> None:

@@ -16,6 +16,7 @@ import pandas as pd
 from cfnb import checks
 from cfnb.data.ratings import Ratings
 from cfnb.errors import CfnbError, DataWarning
+from cfnb.models import record
 from cfnb.names import ITEM, ITEM_IN, RATING, USER, USER_IN
 
 __all__ = ["LOSSES", "NegativeSampler", "training_pairs", "logistic_loss", "compile_bce", "compiled_loss"]
@@ -69,9 +70,14 @@ class NegativeSampler:
         positives: the interactions (every row is one): for each user, the items that are not negatives.
         seed: the random streams' seed; None draws one.
         catalogue: the item codes to draw from; by default those with at least one interaction.
+
+    It keeps the vocabulary of `positives` (`vocabulary`, `name`): its item codes are that vocabulary's,
+    and the functions that take a sampler with other ratings refuse ratings coded in another one.
     """
 
     def __init__(self, positives: Ratings, seed: int | None = None, catalogue: np.ndarray | None = None):
+        checks.instance("positives", positives, Ratings, "a cfnb Ratings")
+        self.vocabulary, self.name = positives.vocabulary, f"negative sampler of {positives.name}"
         f = positives.frame
         self.users = f[USER].to_numpy(np.int64)
         self.items = f[ITEM].to_numpy(np.int64)
@@ -160,6 +166,7 @@ class EpochPairs(keras.utils.PyDataset):
 
     def __init__(self, train: Ratings, sampler: NegativeSampler, negatives: int, batch_size: int, first_epoch: int):
         super().__init__()
+        record.check(sampler, train, "train", "the sampler's")
         f = train.frame
         self.users, self.items = f[USER].to_numpy(np.int64), f[ITEM].to_numpy(np.int64)
         self.sampler, self.negatives, self.batch_size = sampler, negatives, batch_size
@@ -191,6 +198,8 @@ class EpochPairs(keras.utils.PyDataset):
 def validation_pairs(train: Ratings, val: Ratings, negatives: int, sampler: NegativeSampler):
     """`val`'s positives and `negatives` drawn negatives for each (from the training catalogue, none of the
     user's `train` or `val` items), as Keras validation data `(x, y)`; drawn from the validation stream."""
+    record.check(train, val, "val", "train's")
+    record.check(sampler, train, "train", "the sampler's")
     both = train.with_frame(pd.concat([train.frame[[USER, ITEM]], val.frame[[USER, ITEM]]], ignore_index=True))
     held = NegativeSampler(both, sampler.seed, sampler.catalogue)
     f = val.frame
