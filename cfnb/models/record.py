@@ -223,11 +223,14 @@ def check(model, ratings, what: str = "ratings", of: str = "the model's") -> Non
             "(ids it does not know are kept and marked cold), or split both from one Ratings.")
 
 
-def check_codes_fit(model, ratings, what: str = "ratings") -> None:
-    """Refuse ratings with user or item codes beyond the model's embedding tables (every engine)."""
+def check_codes_fit(model, ratings, what: str = "ratings", sides=(USER, ITEM),
+                    hint: str = "evaluate them with cfnb.evaluate, which predicts them with the cold-start "
+                                "fallback") -> None:
+    """Refuse ratings with user or item codes beyond the model's embedding tables (every engine; `sides`:
+    which columns to check; `hint`: what else the learner can do with them)."""
     rows = table_sizes(model)
     for label, column, n in (("user", USER, rows[0]), ("movie", ITEM, rows[1])):
-        if n is None or not len(ratings):
+        if n is None or not len(ratings) or column not in sides:
             continue
         codes = ratings.frame[column].to_numpy()
         beyond = codes >= n
@@ -237,8 +240,7 @@ def check_codes_fit(model, ratings, what: str = "ratings") -> None:
             raise VocabularyError(
                 f"{what} ({ratings.name!r}) has {int(beyond.sum()):,} ratings of {label}s the model has no "
                 f"embedding row for (e.g. {label} id {plain(example)!r}; the model has {n:,} {label} rows). "
-                f"They are new to the model's vocabulary: train on a set that holds them, or evaluate them "
-                f"with cfnb.evaluate, which predicts them with the cold-start fallback.")
+                f"They are new to the model's vocabulary: train on a set that holds them, or {hint}.")
 
 
 def record_training(model, train, engine: dict | None = None) -> None:
