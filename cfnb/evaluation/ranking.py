@@ -21,7 +21,7 @@ import numpy as np
 
 from cfnb import checks
 from cfnb.data.ratings import Ratings
-from cfnb.errors import ArgumentTypeError, CfnbError
+from cfnb.errors import ArgumentTypeError, CallbackError, CfnbError
 from cfnb.evaluation.scoring import BLOCK_PAIRS, Scorer, model_scorer
 from cfnb.models.record import check, check_codes_fit, summarize, table_sizes
 from cfnb.names import ITEM, RATING, USER
@@ -138,15 +138,7 @@ def rank_scores(scorer: Scorer, train: Ratings, test: Ratings, k: int = 10, rele
     block = max(1, BLOCK_PAIRS // len(catalogue))
     for start in range(0, len(users), block):
         bu = users[start:start + block]
-        scores = np.array(scorer(bu, catalogue))
-        if scores.dtype.kind != "f":
-            scores = scores.astype(np.float64)
-        if scores.shape != (len(bu), len(catalogue)):
-            raise CfnbError(f"The scorer returned scores of shape {scores.shape} for {len(bu)} users and "
-                            f"{len(catalogue)} items; expected ({len(bu)}, {len(catalogue)}).")
-        if np.isnan(scores).any():
-            raise CfnbError(f"The model scores {int(np.isnan(scores).sum()):,} (user, item) pairs as NaN (has its "
-                            "training diverged?): no ranking can be made from them.")
+        scores = call_scorer(scorer, bu, catalogue)
         scores[_block_mask(seen, bu, len(catalogue))] = -np.inf
         top = top_k(scores, kk)
         valid = np.take_along_axis(scores, top, 1) > -np.inf
@@ -160,6 +152,31 @@ def rank_scores(scorer: Scorer, train: Ratings, test: Ratings, k: int = 10, rele
     out.update(zip(("precision", "recall", "ndcg", "hit_rate"), (float(v) for v in sums / len(users))))
     out["coverage"] = float(shown.mean())
     return out
+
+
+def call_scorer(scorer: Scorer, users: np.ndarray, items: np.ndarray) -> np.ndarray:
+    """`scorer(users, items)` as a float64 array of shape (len(users), items.shape[-1]); a scorer that
+    raises or returns another shape, something other than numbers, or NaN gets a CallbackError naming
+    it and what was expected."""
+    expected = (len(users), items.shape[-1])
+    name = getattr(scorer, "cfnb_name", None) or f"scorer {getattr(scorer, '__name__', type(scorer).__name__)!r}"
+    want = f"scores(users, items) must return numbers, one row per user and one column per item: {expected}"
+    try:
+        scores = np.array(scorer(users, items))
+    except (KeyboardInterrupt, CfnbError):
+        raise
+    except Exception as error:
+        raised = CallbackError(f"The {name} raised {type(error).__name__}: {error} ({want}).")
+        raised.original = error
+        raise raised from error
+    if scores.dtype.kind not in "iuf":
+        raise CallbackError(f"The {name} returned {scores.dtype} values; expected numbers ({want}).")
+    if scores.shape != expected:
+        raise CallbackError(f"The {name} returned an array of shape {scores.shape}; expected {expected} ({want}).")
+    if np.isnan(scores).any():
+        raise CallbackError(f"The {name} returned {int(np.isnan(scores).sum()):,} NaN score(s) (has its training "
+                            "diverged?): no ranking can be made from them.")
+    return scores.astype(np.float64, copy=False)
 
 
 def top_k(scores: np.ndarray, k: int) -> np.ndarray:
