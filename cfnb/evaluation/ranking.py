@@ -70,8 +70,9 @@ def ranking_metrics(model, train: Ratings, test: Ratings, k: int = 10, relevant:
     Returns:
         A dict: `precision`, `recall`, `ndcg`, `hit_rate` (each at k), `coverage`, `n_users` (users
         evaluated), and `k`, `n_items` (the catalogue), `n_cold_users`, `n_unrankable` (relevant
-        test ratings of items outside the catalogue, or that the user also rated in training). With
-        no user to evaluate, the metrics are NaN.
+        test ratings of items outside the catalogue, or that the user also rated in training, each
+        rating counted, repeats too), `n_users_skipped` (users with relevant test ratings, all of them
+        unrankable). With no user to evaluate, the metrics are NaN.
 
     Raises:
         CfnbError: a set coded in another vocabulary than the model's (or `test` than `train`'s), an
@@ -119,15 +120,16 @@ def rank_scores(scorer: Scorer, train: Ratings, test: Ratings, k: int = 10, rele
     column[catalogue] = np.arange(len(catalogue))
     seen = _pairs(train, column)
     liked = test.frame if relevant is None else test.frame[test.frame[RATING].to_numpy() >= relevant]
-    rel = _pairs(test.with_frame(liked), column, keep_outside=True)
-    rankable = (rel[:, 1] >= 0) & ~_isin_pairs(rel, seen)
+    rows = np.stack([liked[USER].to_numpy(np.int64), _columns(liked[ITEM].to_numpy(np.int64), column)], 1)
+    rankable = (rows[:, 1] >= 0) & ~_isin_pairs(rows, seen)  # per rating: a repeated pair counts each time
     n_unrankable = int((~rankable).sum())
-    rel = rel[rankable]
+    rel = _pairs(test.with_frame(liked[rankable]), column)
     users = _distinct(rel[:, 0])
     known_users = np.bincount(train.frame[USER].to_numpy(), minlength=max(train.n_users, test.n_users)) > 0
     out = {"precision": np.nan, "recall": np.nan, "ndcg": np.nan, "hit_rate": np.nan, "coverage": np.nan,
            "n_users": int(len(users)), "k": k, "n_items": int(len(catalogue)),
-           "n_cold_users": int((~known_users[users]).sum()), "n_unrankable": n_unrankable}
+           "n_cold_users": int((~known_users[users]).sum()), "n_unrankable": n_unrankable,
+           "n_users_skipped": int(len(_distinct(rows[:, 0])) - len(users))}
     if not len(users) or not len(catalogue):
         return out
     kk = min(k, len(catalogue))
@@ -197,14 +199,17 @@ def top_k(scores: np.ndarray, k: int) -> np.ndarray:
     return np.take_along_axis(part, order, 1)
 
 
-def _pairs(ratings: Ratings, column: np.ndarray, keep_outside: bool = False) -> np.ndarray:
+def _columns(items: np.ndarray, column: np.ndarray) -> np.ndarray:
+    """The catalogue column of each item code (-1 outside the catalogue)."""
+    return np.where(items < len(column), column[np.minimum(items, len(column) - 1)], -1)
+
+
+def _pairs(ratings: Ratings, column: np.ndarray) -> np.ndarray:
     """Distinct (user code, catalogue column) pairs of `ratings`, sorted; items outside the catalogue
-    are dropped, or kept with column -1."""
+    are dropped."""
     u = ratings.frame[USER].to_numpy(np.int64)
-    i = ratings.frame[ITEM].to_numpy(np.int64)
-    c = np.where(i < len(column), column[np.minimum(i, len(column) - 1)], -1)
-    if not keep_outside:
-        u, c = u[c >= 0], c[c >= 0]
+    c = _columns(ratings.frame[ITEM].to_numpy(np.int64), column)
+    u, c = u[c >= 0], c[c >= 0]
     width = len(column) + 1
     key = _distinct(u * width + (c + 1))  # sorted by user, then column
     return np.stack([key // width, key % width - 1], 1)
