@@ -207,3 +207,15 @@ def test_every_helper_taking_two_sets_refuses_another_vocabulary(small, foreign)
         with pytest.raises(cfnb.VocabularyError, match="another id vocabulary"):
             call()
             pytest.fail(f"{name} took a set coded in another vocabulary")
+
+
+def test_a_sampler_catalogue_of_codes_outside_the_vocabulary_is_refused(small):
+    """Issue 19, class 2: item codes from elsewhere (beyond the vocabulary, negative, not whole) were drawn as
+    negatives; failed before."""
+    from cfnb.training.implicit import NegativeSampler
+
+    for catalogue, match in (([0, small.n_items], rf"code {small.n_items};.*{small.n_items} items"),
+                             ([-1, 2], "code -1"), ([0.5, 1], "whole numbers"), ([], "empty")):
+        with pytest.raises(cfnb.VocabularyError, match=match):
+            NegativeSampler(small, 0, np.array(catalogue))
+    assert NegativeSampler(small, 0, np.array([3, 1])).catalogue.tolist() == [3, 1]

@@ -15,7 +15,7 @@ import pandas as pd
 
 from cfnb import checks
 from cfnb.data.ratings import Ratings
-from cfnb.errors import CfnbError, DataWarning
+from cfnb.errors import CfnbError, DataWarning, VocabularyError
 from cfnb.models import record
 from cfnb.names import ITEM, ITEM_IN, RATING, USER, USER_IN
 
@@ -83,7 +83,7 @@ class NegativeSampler:
         self.items = f[ITEM].to_numpy(np.int64)
         self.n_items = max(positives.n_items, int(self.items.max(initial=-1)) + 1)
         self.catalogue = (np.flatnonzero(np.bincount(self.items, minlength=self.n_items) > 0) if catalogue is None
-                          else np.asarray(catalogue, np.int64))
+                          else _catalogue(catalogue, positives))
         self.keys = np.unique(self.users * self.n_items + self.items)  # distinct positive pairs, sorted
         self.seed = int(np.random.SeedSequence().entropy % 2 ** 63) if seed is None else int(seed)
         inside = self.keys[np.isin(self.keys % self.n_items, self.catalogue)]
@@ -127,6 +127,24 @@ class NegativeSampler:
         order = rng.permutation(len(users) + len(neg_users))
         return (np.concatenate([users, neg_users])[order], np.concatenate([items, neg_items])[order],
                 np.concatenate([np.ones(len(users), np.float32), np.zeros(len(neg_users), np.float32)])[order])
+
+
+def _catalogue(catalogue, positives: Ratings) -> np.ndarray:
+    """A given catalogue as int64 item codes, each one of `positives`' vocabulary."""
+    given = np.asarray(catalogue)
+    if given.dtype.kind not in "iu" and not (given.dtype.kind == "f" and np.all(np.mod(given, 1) == 0)):
+        raise VocabularyError(f"catalogue must be item codes (whole numbers) of {positives.name!r}'s vocabulary, got "
+                              f"{given.dtype} values.")
+    given = given.astype(np.int64).reshape(-1)
+    if not len(given):
+        raise VocabularyError("catalogue is empty: there is no item to draw negatives from.")
+    outside = (given < 0) | (given >= positives.n_items)
+    if outside.any():
+        raise VocabularyError(f"catalogue has {int(outside.sum()):,} codes outside {positives.name!r}'s vocabulary (e.g. "
+                              f"code {int(given[outside][0])}; it has {positives.n_items:,} items, codes 0.."
+                              f"{positives.n_items - 1}): codes from another set name other items. Take them from "
+                              "this set (e.g. its item_codes(raw_ids)).")
+    return given
 
 
 def training_pairs(train: Ratings, negatives: int = 4, seed: int = 0, epoch: int = 0):
