@@ -37,16 +37,22 @@ def test_ranking_metrics_counts_match_the_raw_ids():
     train = cfnb.load_ratings(train_frame)
     test, _ = quiet(train.encode, test_frame, duplicates="keep")
     got = cfnb.ranking_metrics(popularity(train).score, train, test, k=5, relevant=4.0)
+    assert {key: got[key] for key in RANKING_COUNTS} == raw_ranking_counts(train_frame, test_frame, 4.0)
+
+
+RANKING_COUNTS = ("n_unrankable", "n_users", "n_users_skipped", "n_cold_users", "n_items")
+
+
+def raw_ranking_counts(train_frame, test_frame, relevant):
+    """ranking_metrics' counts, from the raw ids of the two frames (columns userId, movieId, rating)."""
     seen = set(zip(train_frame.userId, train_frame.movieId))
-    liked = test_frame[test_frame.rating >= 4.0]
+    liked = test_frame[test_frame.rating >= relevant] if relevant is not None else test_frame
     rankable = liked.movieId.isin(set(train_frame.movieId)) & ~pd.Series(
-        [p in seen for p in zip(liked.userId, liked.movieId)], index=liked.index)
+        [p in seen for p in zip(liked.userId, liked.movieId)], index=liked.index, dtype=bool)
     users = set(liked.userId[rankable])
-    assert got["n_unrankable"] == int((~rankable).sum())
-    assert got["n_users"] == len(users)
-    assert got["n_users_skipped"] == len(set(liked.userId) - users)
-    assert got["n_cold_users"] == len(users - set(train_frame.userId))
-    assert got["n_items"] == train_frame.movieId.nunique()
+    return {"n_unrankable": int((~rankable).sum()), "n_users": len(users),
+            "n_users_skipped": len(set(liked.userId) - users), "n_cold_users": len(users - set(train_frame.userId)),
+            "n_items": train_frame.movieId.nunique()}
 
 
 def test_hit_rate_ndcg_counts_match_the_raw_ids():
@@ -64,7 +70,8 @@ def test_the_duplicate_warning_counts_pairs_and_rows(policy):
     sizes = test_frame.groupby(["userId", "movieId"]).size()
     loaded, said = quiet(cfnb.load_ratings, test_frame, duplicates=policy)
     (message,) = [m for m in said if "more than once" in m]
-    pairs, rows = map(lambda s: int(s.replace(",", "")), re.search(r"rates ([\d,]+) .* \(([\d,]+) rows", message).groups())
+    found = re.search(r"rates ([\d,]+) .* \(([\d,]+) rows", message).groups()
+    pairs, rows = (int(s.replace(",", "")) for s in found)
     assert (pairs, rows) == (int((sizes > 1).sum()), int(sizes[sizes > 1].sum()))
     assert len(loaded) == len(sizes)
 
