@@ -278,3 +278,20 @@ def test_lr_find_that_diverges_at_once_says_why(data):
     assert result.suggestion is None and all(v is None for v in result.suggestions.values())
     assert "start_lr" in result.reason
     result.figure()
+
+
+def test_the_lab_without_a_suggestion_says_why_and_keeps_stage_1(data, monkeypatch):
+    """Issue 19, class 8: a range test whose loss never went down has no suggestion; the Lab's Fit panel
+    says why and leaves stage 1's rate as it was."""
+    import cfnb.widgets.fit as fit_widget
+
+    lrs, raw = np.logspace(2, 3, 12), 1.3 ** np.arange(12)
+    found = LRFind(lrs, raw, raw, None, {"valley": None, "steep": None, "minimum": None}, True,
+                   why_no_suggestion(lrs, raw, raw))
+    monkeypatch.setattr(fit_widget, "lr_find", lambda *args, **kwargs: found)
+    lab = cfnb.Lab(data[0], stages=[(1e-3, 2)], batch_size=64, background=False)
+    lab.builder.build()
+    lab.fit.lr_button.click()
+    assert lab.errors == [], lab.errors
+    assert lab.fit.stages[0] == (1e-3, 2)
+    assert "No learning rate to suggest: the loss never went down" in lab.fit.message.value
