@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from cfnb.data.biases import fit_biases
-from cfnb.data.vocabulary import plain
+from cfnb.data.vocabulary import Vocabulary, plain
 from cfnb.errors import VocabularyError
 from cfnb.names import ITEM, ITEM_IN, RATING, USER, USER_IN
 
@@ -207,7 +207,7 @@ def check(model, ratings, what: str = "ratings", of: str = "the model's") -> Non
         VocabularyError: naming the set and saying how to code it (`train.encode(...)`).
     """
     reference = getattr(model, "vocabulary", None)
-    if reference is not None:
+    if isinstance(reference, Vocabulary):
         binding = (reference.fingerprint(), *reference.sizes, repr(model.name))
     else:
         binding = bound(model)
