@@ -7,14 +7,10 @@ fastai does (an exponential moving average with ``beta = 0.98``, divided by ``1 
 first values are not biased to 0). It stops early once the smoothed loss passes four times its
 best (the loss diverges). The model itself is never trained.
 
-The suggestion is fastai's "valley": the longest stretch over which the smoothed loss keeps going
-down (the longest decreasing subsequence), and within it the rate about half-way (fastai takes the
-point at 1/3 + 1/6 of that stretch): far enough down the slope to learn fast, well before the
-minimum where the loss turns up. As in fastai, the first 10% of the rates and the last 5 are left
-out. `suggestions` also gives fastai's "steep" (the steepest descent of the smoothed loss against
-log lr) and "minimum" (the rate at the lowest smoothed loss, divided by 10). Every rule looks only at
-the batches before the loss blew up (`blow_up`); where none went down, there is no suggestion (None)
-and `LRFind.reason` says why.
+The suggestion is fastai's "valley": along the longest stretch where the smoothed loss keeps going
+down, the rate about half-way (1/3 + 1/6 of it), well before the minimum; `suggestions` adds fastai's
+"steep" and "minimum" (see `suggest`). Every rule looks only at the batches before the loss blew up
+(`blow_up`); where the loss never went down, there is none (None) and `LRFind.reason` says why.
 """
 
 from __future__ import annotations
@@ -210,9 +206,11 @@ def blow_up(losses, raw=None) -> int | None:
 def suggest(lrs, losses, steps: int | None = None, raw=None) -> dict:
     """fastai's suggestion rules on smoothed losses: {"valley", "steep", "minimum"} learning rates.
 
-    Only the batches before the loss blew up count (`blow_up`, with the raw losses `raw` if given);
-    of those, like fastai, the first `steps // 10` points and the last 5 are left out. Where the loss
-    never went down in what is left, every rule gives None.
+    "valley": the rate 1/3 + 1/6 of the way along the longest decreasing subsequence of the losses;
+    "steep": the steepest descent of the loss against log lr; "minimum": the rate at the lowest loss,
+    divided by 10. Only the batches before the loss blew up count (`blow_up`, with the raw losses `raw`
+    if given); of those, like fastai, the first `steps // 10` points and the last 5 are left out. Where
+    the loss never went down in what is left, every rule gives None.
     """
     lrs, losses = np.asarray(lrs, float), np.asarray(losses, float)
     end = blow_up(losses, raw)
