@@ -29,5 +29,14 @@ class VocabularyError(CfnbError):
     """Ratings coded with another id vocabulary than the model's (or than the other set's)."""
 
 
+class CallbackError(CfnbError):
+    """A function or callback the user passed (a scorer, a Keras callback) raised or returned something
+    unusable; names it and what was expected. `original`: the error it raised, if any; from `fit_stages`,
+    `history` holds the fit up to then."""
+
+    history = None
+    original = None
+
+
 class DataWarning(UserWarning):
     """Ratings that cfnb can use but that are probably not what you meant (duplicates, one user...)."""

@@ -124,3 +124,29 @@ def test_recommendations_on_movielens_exclude_what_user_1_rated(movielens_small)
     rated = set(movielens_small.to_frame().query("user == 1")["item"])
     assert len(rated) > 100 and not rated & set(recs["item"])
     assert recs["title"].str.len().gt(0).all()
+
+
+def test_explore_with_tables_smaller_than_the_ratings_vocabulary_gives_predicts_check(small):
+    """Issue 19, class 13: movie_bias and factor_pca indexed the model's tables with the ratings' codes
+    (IndexError) when the model, trained on part of a vocabulary, has fewer rows than the ratings have
+    movies; recommend, movie_bias and factor_pca now make predict's checks."""
+    unbound = cfnb.build_model("bias", small.n_users - 5, small.n_items - 5, n_factors=3, seed=0)
+    for name, call in (("predict", lambda m: cfnb.predict(m, small, small.user_ids[:3], small.item_ids[:3])),
+                       ("recommend", lambda m: cfnb.recommend(m, small, small.user_ids[0])),
+                       ("movie_bias", lambda m: cfnb.movie_bias(m, small)),
+                       ("factor_pca", lambda m: cfnb.factor_pca(m, small))):
+        with pytest.raises(cfnb.CfnbError, match="embedding rows for 55 and 75"):
+            call(unbound)
+    rows = (small.n_users - 10, small.n_items - 10)
+    part = small.with_frame(small.frame[(small.frame["user"] < rows[0]) & (small.frame["item"] < rows[1])])
+    trained = cfnb.build_model("bias", *rows, n_factors=3, seed=0)
+    cfnb.fit_stages(trained, part, stages=[(1e-2, 1)], progress=False, seed=0)
+    n_beyond = int((small.frame["item"].to_numpy() >= rows[1]).sum())
+    for call in (cfnb.movie_bias, cfnb.factor_pca):
+        with pytest.raises(cfnb.VocabularyError, match=f"{n_beyond:,} ratings of movies the model has no embedding"):
+            call(trained, small)
+    highest, _ = cfnb.movie_bias(trained, part)  # the set it was trained on is fine
+    assert len(highest) == 10
+    with pytest.warns(cfnb.DataWarning, match="cold-start"):
+        cold = cfnb.recommend(trained, small, small.user_ids[rows[0] + 1])  # a user with no row: the fallback
+    assert (cold["item"].map(dict(zip(small.item_ids, range(small.n_items)))) < rows[1]).all()

@@ -183,3 +183,58 @@ def test_second_ctrl_c_raises_at_once_and_rolls_back(small, data, engine):
     assert len(history) == 1
     assert_consistent(model, history, train, val, exact_steps=True)
     assert_continues(model, history, train, val)
+
+
+def test_ctrl_c_while_an_epoch_is_being_saved_keeps_history_and_weights_in_step(small, data, engine):
+    """Issue 19, class 13: a KeyboardInterrupt landing inside the end-of-epoch copy of the weights (after
+    the epoch's row was recorded) put back the epoch before's weights, so the history's last val_rmse
+    described other weights than the model's. Failed before."""
+    train, val = data
+    model = fresh(small)
+    real, calls = model.get_weights, []
+
+    def get_weights():  # 1: the copy at the start, 2: end of epoch 1, 3: end of epoch 2
+        calls.append(1)
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+        return real()
+
+    model.get_weights = get_weights
+    history = cfnb.fit_stages(model, train, val, stages=STAGES, batch_size=BATCH, progress=False, engine=engine)
+    del model.get_weights
+    assert history.interrupted and len(history) == 2
+    assert_consistent(model, history, train, val)
+
+
+class Raises(keras.callbacks.Callback):
+    """A learner's callback with a bug: raises at the n-th call of `hook`."""
+
+    def __init__(self, hook, n):
+        super().__init__()
+        self.hook, self.n, self.count = hook, n, 0
+        setattr(self, hook, self._tick)
+
+    def _tick(self, *args, **kwargs):
+        self.count += 1
+        if self.count == self.n:
+            raise ZeroDivisionError("my bug")
+
+
+@pytest.mark.parametrize("hook, n, rows", [("on_train_batch_end", "steps+3", 1), ("on_epoch_end", 2, 2),
+                                           ("on_test_batch_end", 1, 0)])
+def test_a_callback_that_raises_is_named_and_no_work_is_lost(small, data, engine, hook, n, rows):
+    """Issue 19, class 6: a callback's own error escaped fit_stages as it was, with the history lost and
+    the weights mid-epoch. Now: a CallbackError naming the callback and the hook, carrying the history,
+    whose last row describes the model's weights. Failed before."""
+    train, val = data
+    n = eval(n, {"steps": steps(train)}) if isinstance(n, str) else n
+    model = fresh(small)
+    with pytest.raises(cfnb.errors.CallbackError, match=rf"callbacks\[1\] \(Raises\).*{hook}.*ZeroDivisionError: "
+                                                        "my bug") as caught:
+        cfnb.fit_stages(model, train, val, stages=STAGES, batch_size=BATCH, progress=False, engine=engine,
+                        callbacks=[keras.callbacks.Callback(), Raises(hook, n)])
+    history = caught.value.history
+    assert isinstance(caught.value.original, ZeroDivisionError)
+    assert history.interrupted and len(history) == rows
+    assert_consistent(model, history, train, val)
+    assert_continues(model, history, train, val)

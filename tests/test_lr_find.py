@@ -6,7 +6,7 @@ import pytest
 
 import cfnb
 from cfnb.errors import ArgumentError
-from cfnb.training.lr_finder import BETA, LRFind, _valley, suggest
+from cfnb.training.lr_finder import BETA, LRFind, _valley, suggest, why_no_suggestion
 
 
 @pytest.fixture(scope="module")
@@ -222,3 +222,76 @@ def test_works_on_the_jax_backend():
     run = subprocess.run([sys.executable, "-c", JAX_SCRIPT], env=env, capture_output=True, text=True, timeout=300)
     assert run.returncode == 0, run.stderr[-3000:]
     assert run.stdout.startswith("ok")
+
+
+def smoothed(raw):
+    """fastai's debiased smoothing, as lr_find applies it."""
+    avg, out = 0.0, []
+    for k, loss in enumerate(raw):
+        avg = BETA * avg + (1 - BETA) * loss
+        out.append(avg / (1 - BETA ** (k + 1)))
+    return np.array(out)
+
+
+def blow_up_at(raw, smooth):
+    """Index of the first loss past the blow-up: not finite, or above 4x the best smoothed loss before it."""
+    best = np.minimum.accumulate(np.r_[np.inf, smooth[:-1]])
+    bad = ~np.isfinite(raw) | ~np.isfinite(smooth) | (raw > 4 * best) | (smooth > 4 * best)
+    return int(np.argmax(bad)) if bad.any() else None
+
+
+def test_a_loss_that_rises_from_the_first_rate_gives_no_suggestion_and_says_why():
+    """Issue 19, class 8: failed before (the first rate, at which the loss was already going up, was suggested)."""
+    raw = 1.3 ** np.arange(12)
+    smooth = smoothed(raw)
+    lrs = np.logspace(-2, 2, 250)[:len(raw)]
+    s = suggest(lrs, smooth, steps=250, raw=raw)
+    assert s == {"valley": None, "steep": None, "minimum": None}
+    found = LRFind(lrs, smooth, raw, None, s, diverged=True, reason=why_no_suggestion(lrs, smooth, raw))
+    assert "never went down" in found.reason and "start_lr" in found.reason
+    assert "no suggestion" in repr(found)
+    found.figure()  # plots without a suggestion to mark
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_suggestions_come_from_before_the_blow_up(seed):
+    """Random curves that go down, then blow up (the raw loss first, the smoothed one a few batches later):
+    every suggested rate is below the rate where the loss blew up."""
+    rng = np.random.default_rng(seed)
+    down = rng.integers(3, 40)
+    raw = np.r_[np.linspace(1, 0.3, down) * rng.uniform(0.9, 1.1, down), 0.3 * rng.uniform(2, 20) ** np.arange(1, 8)]
+    smooth = smoothed(raw)
+    at = blow_up_at(raw, smooth)
+    stop = at + int(np.argmax(smooth[at:] > 4 * smooth[:at].min())) if (smooth[at:] > 4 * smooth[:at].min()).any() \
+        else len(raw) - 1
+    lrs = np.logspace(-6, 0, 250)[:stop + 1]
+    for name, lr in suggest(lrs, smooth[:stop + 1], steps=250, raw=raw[:stop + 1]).items():
+        assert lr is None or lr < lrs[at], f"{name} {lr:g} is at or past the blow-up ({lrs[at]:g})"
+
+
+def test_lr_find_that_diverges_at_once_says_why(data):
+    """Issue 19, class 8: failed before (it suggested the very rate at which the loss blew up)."""
+    train, _ = data
+    model = cfnb.build_model("bias", train.n_users, train.n_items, seed=0)
+    result = cfnb.lr_find(model, train, start_lr=1e3, end_lr=1e6, steps=100, seed=0)
+    assert result.diverged
+    assert result.suggestion is None and all(v is None for v in result.suggestions.values())
+    assert "start_lr" in result.reason
+    result.figure()
+
+
+def test_the_lab_without_a_suggestion_says_why_and_keeps_stage_1(data, monkeypatch):
+    """Issue 19, class 8: a range test whose loss never went down has no suggestion; the Lab's Fit panel
+    says why and leaves stage 1's rate as it was."""
+    import cfnb.widgets.fit as fit_widget
+
+    lrs, raw = np.logspace(2, 3, 12), 1.3 ** np.arange(12)
+    found = LRFind(lrs, raw, raw, None, {"valley": None, "steep": None, "minimum": None}, True,
+                   why_no_suggestion(lrs, raw, raw))
+    monkeypatch.setattr(fit_widget, "lr_find", lambda *args, **kwargs: found)
+    lab = cfnb.Lab(data[0], stages=[(1e-3, 2)], batch_size=64, background=False)
+    lab.builder.build()
+    lab.fit.lr_button.click()
+    assert lab.errors == [], lab.errors
+    assert lab.fit.stages[0] == (1e-3, 2)
+    assert "No learning rate to suggest: the loss never went down" in lab.fit.message.value

@@ -180,3 +180,42 @@ def test_a_100k_style_base_and_test_pair_scores_by_raw_id(tmp_path):
         cfnb.fit_stages(model, train, test, stages=[(2e-2, 2)], batch_size=64, progress=False, seed=1)
     assert cfnb.evaluate(model, test)["rmse"] == pytest.approx(
         numpy_rmse_by_raw_ids(model, train_frame, test_frame), abs=1e-6)
+
+
+def helpers_taking_two_sets(train, other):
+    """Every helper that takes two sets (or a set and a sampler made from another), with `other` second."""
+    from cfnb.evaluation.baselines import popularity
+    from cfnb.evaluation.ranking import rank_scores
+    from cfnb.training.implicit import NegativeSampler, validation_pairs
+
+    scorer = popularity(train).score
+    yield "sample_negatives", lambda: cfnb.sample_negatives(train, other, 5)
+    yield "hit_rate_ndcg", lambda: cfnb.hit_rate_ndcg(scorer, train, other, 5)
+    yield "ranking_metrics", lambda: cfnb.ranking_metrics(scorer, train, other)
+    yield "rank_scores", lambda: rank_scores(scorer, train, other)
+    yield "baselines", lambda: cfnb.baselines(train, other)
+    yield "ranking_baselines", lambda: cfnb.ranking_baselines(train, other)
+    yield "validation_pairs val", lambda: validation_pairs(train, other, 2, NegativeSampler(train, 0))
+    yield "validation_pairs sampler", lambda: validation_pairs(train, train, 2, NegativeSampler(other, 0))
+
+
+def test_every_helper_taking_two_sets_refuses_another_vocabulary(small, foreign):
+    """Issue 19, class 2: failed before for sample_negatives, rank_scores and validation_pairs, which
+    took a second set's codes as if they were the first one's."""
+    train, _ = small.split(seed=3)
+    for name, call in helpers_taking_two_sets(train, foreign):
+        with pytest.raises(cfnb.VocabularyError, match="another id vocabulary"):
+            call()
+            pytest.fail(f"{name} took a set coded in another vocabulary")
+
+
+def test_a_sampler_catalogue_of_codes_outside_the_vocabulary_is_refused(small):
+    """Issue 19, class 2: item codes from elsewhere (beyond the vocabulary, negative, not whole) were drawn as
+    negatives; failed before."""
+    from cfnb.training.implicit import NegativeSampler
+
+    for catalogue, match in (([0, small.n_items], rf"code {small.n_items};.*{small.n_items} items"),
+                             ([-1, 2], "code -1"), ([0.5, 1], "whole numbers"), ([], "empty")):
+        with pytest.raises(cfnb.VocabularyError, match=match):
+            NegativeSampler(small, 0, np.array(catalogue))
+    assert NegativeSampler(small, 0, np.array([3, 1])).catalogue.tolist() == [3, 1]

@@ -85,13 +85,20 @@ class Ratings:
 
     @property
     def n_new_users(self) -> int:
-        """Users this set's vocabulary adds to the one it was encoded in (cold to a model trained there)."""
-        return self.n_users - self.vocabulary.base[0] if self.vocabulary.base else 0
+        """Users of this set new to the vocabulary it was encoded in (cold to a model trained there)."""
+        return self._n_new(USER, 0)
 
     @property
     def n_new_items(self) -> int:
-        """Items this set's vocabulary adds to the one it was encoded in."""
-        return self.n_items - self.vocabulary.base[1] if self.vocabulary.base else 0
+        """Items of this set new to the vocabulary it was encoded in."""
+        return self._n_new(ITEM, 1)
+
+    def _n_new(self, column: str, side: int) -> int:
+        """Distinct codes in this set's ratings past the base vocabulary's (a part of an encoded set counts its own)."""
+        if not self.vocabulary.base:
+            return 0
+        codes = self.frame[column].to_numpy()
+        return int(len(np.unique(codes[codes >= self.vocabulary.base[side]])))
 
     def encode(self, source, **load_kwargs) -> Ratings:
         """Another set of ratings coded in THIS set's vocabulary, so a model trained here can score it.

@@ -16,9 +16,9 @@ import pandas as pd
 from cfnb import checks
 from cfnb.data.biases import _offsets, fit_biases
 from cfnb.data.ratings import Ratings
-from cfnb.errors import CfnbError, VocabularyError
+from cfnb.errors import CfnbError
 from cfnb.evaluation.metrics import rmse
-from cfnb.evaluation.ranking import rank_scores, ranking_metrics
+from cfnb.evaluation.ranking import check_same_vocabulary, rank_scores, ranking_metrics
 from cfnb.names import ITEM
 
 
@@ -114,6 +114,4 @@ def _check(train: Ratings, val: Ratings):
     checks.instance("val", val, Ratings, "a cfnb Ratings")
     if len(train) == 0 or len(val) == 0:
         raise CfnbError(f"Baselines need non-empty train and validation sets (got {len(train)} and {len(val)} ratings).")
-    if not val.vocabulary.extends(train.vocabulary.fingerprint(), *train.vocabulary.sizes):
-        raise VocabularyError(f"val ({val.name!r}) is coded with another id vocabulary than train ({train.name!r}): "
-                              "split both from one Ratings, or code val with train.encode(frame_or_path).")
+    check_same_vocabulary(train, val, "val")

@@ -12,6 +12,7 @@ from cfnb.data.vocabulary import plain
 from cfnb.errors import ArgumentError, CfnbError
 from cfnb.evaluation.ranking import top_k
 from cfnb.evaluation.scoring import check_inputs, knowledge, model_scorer, warn_cold_user
+from cfnb.models.record import check_codes_fit
 from cfnb.names import ITEM, ITEM_BIAS, ITEM_FACTORS, RATING, USER
 
 
@@ -25,9 +26,11 @@ def item_stats(ratings: Ratings) -> pd.DataFrame:
 
 
 def most_rated(ratings: Ratings, top: int) -> np.ndarray:
-    """Item codes of the `top` most-rated items, most-rated first (ties by code)."""
+    """Item codes of the `top` most-rated items, most-rated first (ties by code); items with no rating
+    in `ratings` (a part of a larger vocabulary) are not among them."""
     n = np.bincount(ratings.frame[ITEM].to_numpy(), minlength=ratings.n_items)
-    return np.argsort(-n, kind="stable")[:max(int(top), 0)]
+    order = np.argsort(-n, kind="stable")
+    return order[n[order] > 0][:max(int(top), 0)]
 
 
 def layer_weights(model: keras.Model, name: str) -> np.ndarray | None:
@@ -37,6 +40,12 @@ def layer_weights(model: keras.Model, name: str) -> np.ndarray | None:
     except ValueError:
         return None
     return keras.ops.convert_to_numpy(layer.embeddings)
+
+
+def _check_items(model, ratings):
+    """predict's checks, and every movie of `ratings` has a row in the model's tables (its weights are read)."""
+    check_inputs(model, ratings)
+    check_codes_fit(model, ratings, sides=(ITEM,), hint="pass the Ratings the model was trained on")
 
 
 def item_bias(model: keras.Model, ratings: Ratings, n: int = 10, top: int = 1000,
@@ -56,7 +65,7 @@ def item_bias(model: keras.Model, ratings: Ratings, n: int = 10, top: int = 1000
     Raises:
         CfnbError: if the model has no movie bias (dot-product and NN models don't).
     """
-    check_inputs(model, ratings)
+    _check_items(model, ratings)
     n, top = checks.whole("n", n), checks.whole("top", top)
     weights = layer_weights(model, layer)
     if weights is None:
@@ -90,7 +99,7 @@ def factor_pca(model: keras.Model, ratings: Ratings, top: int = 1000, k: int = 2
             component, so `k=2`, the default, asks for a map it cannot have).
         CfnbError: the model has no movie factors, or the ratings have fewer than two movies.
     """
-    check_inputs(model, ratings)
+    _check_items(model, ratings)
     top, k = checks.whole("top", top, minimum=2), checks.whole("k", k, minimum=1)
     weights = layer_weights(model, layer)
     if weights is None:

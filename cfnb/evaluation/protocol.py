@@ -7,8 +7,8 @@ import numpy as np
 
 from cfnb import checks
 from cfnb.data.ratings import Ratings
-from cfnb.errors import CfnbError, DataError
-from cfnb.evaluation.ranking import as_scorer
+from cfnb.errors import DataError
+from cfnb.evaluation.ranking import as_scorer, call_scorer, check_same_vocabulary
 from cfnb.evaluation.scoring import BLOCK_PAIRS
 from cfnb.names import ITEM, TIMESTAMP, USER
 
@@ -71,6 +71,7 @@ def sample_negatives(train: Ratings, test: Ratings, n_negatives: int = 99, seed:
     """
     checks.instance("train", train, Ratings, "a cfnb Ratings")
     checks.instance("test", test, Ratings, "a cfnb Ratings")
+    check_same_vocabulary(train, test)
     n_negatives = checks.whole("n_negatives", n_negatives)
     seed = checks.whole("seed", seed, minimum=0)
     n_items = max(train.n_items, test.n_items)
@@ -130,11 +131,8 @@ def hit_rate_ndcg(model, train: Ratings, test: Ratings, n_negatives: int = 99, k
     lists = np.concatenate([held[ok, None], negatives[ok]], axis=1)
     cases = users[ok]
     block = max(1, BLOCK_PAIRS // lists.shape[1])
-    scores = np.concatenate([np.asarray(scorer(cases[s:s + block], np.maximum(lists[s:s + block], 0)), np.float64)
+    scores = np.concatenate([call_scorer(scorer, cases[s:s + block], np.maximum(lists[s:s + block], 0))
                              for s in range(0, len(cases), block)])
-    if np.isnan(scores).any():
-        raise CfnbError(f"The model scores {int(np.isnan(scores).sum()):,} (user, item) pairs as NaN (has its "
-                        "training diverged?): no ranking can be made from them.")
     above = (scores[:, 1:] >= scores[:, :1]) & (lists[:, 1:] >= 0)
     rank = above.sum(1)
     hit = rank < k

@@ -21,7 +21,7 @@ import numpy as np
 
 from cfnb import checks
 from cfnb.data.ratings import Ratings
-from cfnb.errors import ArgumentTypeError, CfnbError, VocabularyError
+from cfnb.errors import ArgumentTypeError, CallbackError, CfnbError
 from cfnb.evaluation.scoring import BLOCK_PAIRS, Scorer, model_scorer
 from cfnb.models.record import check, check_codes_fit, summarize, table_sizes
 from cfnb.names import ITEM, RATING, USER
@@ -70,8 +70,9 @@ def ranking_metrics(model, train: Ratings, test: Ratings, k: int = 10, relevant:
     Returns:
         A dict: `precision`, `recall`, `ndcg`, `hit_rate` (each at k), `coverage`, `n_users` (users
         evaluated), and `k`, `n_items` (the catalogue), `n_cold_users`, `n_unrankable` (relevant
-        test ratings of items outside the catalogue, or that the user also rated in training). With
-        no user to evaluate, the metrics are NaN.
+        test ratings of items outside the catalogue, or that the user also rated in training, each
+        rating counted, repeats too), `n_users_skipped` (users with relevant test ratings, all of them
+        unrankable). With no user to evaluate, the metrics are NaN.
 
     Raises:
         CfnbError: a set coded in another vocabulary than the model's (or `test` than `train`'s), an
@@ -105,31 +106,30 @@ def as_scorer(model, train: Ratings, test: Ratings, batch_size: int = 65536) -> 
                                    f"got {type(model).__name__}.")
 
 
-def check_same_vocabulary(train: Ratings, test: Ratings) -> None:
-    """Refuse a test set whose codes do not mean what they mean in `train`."""
-    if not test.vocabulary.extends(train.vocabulary.fingerprint(), *train.vocabulary.sizes):
-        raise VocabularyError(f"test ({test.name!r}) is coded with another id vocabulary than train "
-                              f"({train.name!r}): its codes would name other users and movies. Split both from "
-                              "one Ratings, or code the test set with train.encode(frame_or_path).")
+def check_same_vocabulary(train: Ratings, test: Ratings, what: str = "test") -> None:
+    """Refuse a second set whose codes do not mean what they mean in `train` (`record.check`)."""
+    check(train, test, what, "train's")
 
 
 def rank_scores(scorer: Scorer, train: Ratings, test: Ratings, k: int = 10, relevant: float | None = 4.0) -> dict:
-    """`ranking_metrics` for a scorer, without the argument checks (see `ranking_metrics`)."""
+    """`ranking_metrics` for a scorer, without the other argument checks (see `ranking_metrics`)."""
+    check_same_vocabulary(train, test)
     n_items = max(train.n_items, test.n_items)
     catalogue = np.flatnonzero(np.bincount(train.frame[ITEM].to_numpy(), minlength=n_items) > 0)
     column = np.full(n_items, -1, np.int64)  # item code -> column of the catalogue (or -1)
     column[catalogue] = np.arange(len(catalogue))
     seen = _pairs(train, column)
     liked = test.frame if relevant is None else test.frame[test.frame[RATING].to_numpy() >= relevant]
-    rel = _pairs(test.with_frame(liked), column, keep_outside=True)
-    rankable = (rel[:, 1] >= 0) & ~_isin_pairs(rel, seen)
+    rows = np.stack([liked[USER].to_numpy(np.int64), _columns(liked[ITEM].to_numpy(np.int64), column)], 1)
+    rankable = (rows[:, 1] >= 0) & ~_isin_pairs(rows, seen)  # per rating: a repeated pair counts each time
     n_unrankable = int((~rankable).sum())
-    rel = rel[rankable]
+    rel = _pairs(test.with_frame(liked[rankable]), column)
     users = _distinct(rel[:, 0])
     known_users = np.bincount(train.frame[USER].to_numpy(), minlength=max(train.n_users, test.n_users)) > 0
     out = {"precision": np.nan, "recall": np.nan, "ndcg": np.nan, "hit_rate": np.nan, "coverage": np.nan,
            "n_users": int(len(users)), "k": k, "n_items": int(len(catalogue)),
-           "n_cold_users": int((~known_users[users]).sum()), "n_unrankable": n_unrankable}
+           "n_cold_users": int((~known_users[users]).sum()), "n_unrankable": n_unrankable,
+           "n_users_skipped": int(len(_distinct(rows[:, 0])) - len(users))}
     if not len(users) or not len(catalogue):
         return out
     kk = min(k, len(catalogue))
@@ -140,15 +140,7 @@ def rank_scores(scorer: Scorer, train: Ratings, test: Ratings, k: int = 10, rele
     block = max(1, BLOCK_PAIRS // len(catalogue))
     for start in range(0, len(users), block):
         bu = users[start:start + block]
-        scores = np.array(scorer(bu, catalogue))
-        if scores.dtype.kind != "f":
-            scores = scores.astype(np.float64)
-        if scores.shape != (len(bu), len(catalogue)):
-            raise CfnbError(f"The scorer returned scores of shape {scores.shape} for {len(bu)} users and "
-                            f"{len(catalogue)} items; expected ({len(bu)}, {len(catalogue)}).")
-        if np.isnan(scores).any():
-            raise CfnbError(f"The model scores {int(np.isnan(scores).sum()):,} (user, item) pairs as NaN (has its "
-                            "training diverged?): no ranking can be made from them.")
+        scores = call_scorer(scorer, bu, catalogue)
         scores[_block_mask(seen, bu, len(catalogue))] = -np.inf
         top = top_k(scores, kk)
         valid = np.take_along_axis(scores, top, 1) > -np.inf
@@ -162,6 +154,31 @@ def rank_scores(scorer: Scorer, train: Ratings, test: Ratings, k: int = 10, rele
     out.update(zip(("precision", "recall", "ndcg", "hit_rate"), (float(v) for v in sums / len(users))))
     out["coverage"] = float(shown.mean())
     return out
+
+
+def call_scorer(scorer: Scorer, users: np.ndarray, items: np.ndarray) -> np.ndarray:
+    """`scorer(users, items)` as a float64 array of shape (len(users), items.shape[-1]); a scorer that
+    raises or returns another shape, something other than numbers, or NaN gets a CallbackError naming
+    it and what was expected."""
+    expected = (len(users), items.shape[-1])
+    name = getattr(scorer, "cfnb_name", None) or f"scorer {getattr(scorer, '__name__', type(scorer).__name__)!r}"
+    want = f"scores(users, items) must return numbers, one row per user and one column per item: {expected}"
+    try:
+        scores = np.array(scorer(users, items))
+    except (KeyboardInterrupt, CfnbError):
+        raise
+    except Exception as error:
+        raised = CallbackError(f"The {name} raised {type(error).__name__}: {error} ({want}).")
+        raised.original = error
+        raise raised from error
+    if scores.dtype.kind not in "iuf":
+        raise CallbackError(f"The {name} returned {scores.dtype} values; expected numbers ({want}).")
+    if scores.shape != expected:
+        raise CallbackError(f"The {name} returned an array of shape {scores.shape}; expected {expected} ({want}).")
+    if np.isnan(scores).any():
+        raise CallbackError(f"The {name} returned {int(np.isnan(scores).sum()):,} NaN score(s) (has its training "
+                            "diverged?): no ranking can be made from them.")
+    return scores.astype(np.float64, copy=False)
 
 
 def top_k(scores: np.ndarray, k: int) -> np.ndarray:
@@ -182,14 +199,17 @@ def top_k(scores: np.ndarray, k: int) -> np.ndarray:
     return np.take_along_axis(part, order, 1)
 
 
-def _pairs(ratings: Ratings, column: np.ndarray, keep_outside: bool = False) -> np.ndarray:
+def _columns(items: np.ndarray, column: np.ndarray) -> np.ndarray:
+    """The catalogue column of each item code (-1 outside the catalogue)."""
+    return np.where(items < len(column), column[np.minimum(items, len(column) - 1)], -1)
+
+
+def _pairs(ratings: Ratings, column: np.ndarray) -> np.ndarray:
     """Distinct (user code, catalogue column) pairs of `ratings`, sorted; items outside the catalogue
-    are dropped, or kept with column -1."""
+    are dropped."""
     u = ratings.frame[USER].to_numpy(np.int64)
-    i = ratings.frame[ITEM].to_numpy(np.int64)
-    c = np.where(i < len(column), column[np.minimum(i, len(column) - 1)], -1)
-    if not keep_outside:
-        u, c = u[c >= 0], c[c >= 0]
+    c = _columns(ratings.frame[ITEM].to_numpy(np.int64), column)
+    u, c = u[c >= 0], c[c >= 0]
     width = len(column) + 1
     key = _distinct(u * width + (c + 1))  # sorted by user, then column
     return np.stack([key // width, key % width - 1], 1)

@@ -117,6 +117,7 @@ def model_scorer(model: keras.Model, known: TrainedOn, batch_size: int = 65536, 
         out[~warm] = known.fallback(np.repeat(users[~warm], cold.shape[1]), cold.reshape(-1),
                                     clip=False).reshape(cold.shape)
         return out
+    score.cfnb_name = f"model {model.name!r}'s scorer"
     return score
 
 

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from cfnb.data.biases import fit_biases
-from cfnb.data.vocabulary import plain
+from cfnb.data.vocabulary import Vocabulary, plain
 from cfnb.errors import VocabularyError
 from cfnb.names import ITEM, ITEM_IN, RATING, USER, USER_IN
 
@@ -192,35 +192,45 @@ def table_sizes(model) -> tuple[int | None, int | None]:
     return tuple(min(rows[k]) if rows[k] else None for k in (USER_IN, ITEM_IN))
 
 
-def check(model, ratings, what: str = "ratings") -> None:
+def check(model, ratings, what: str = "ratings", of: str = "the model's") -> None:
     """Refuse `ratings` coded in another vocabulary than `model`'s, or with codes beyond its tables.
 
     Args:
-        model: a Keras model (cfnb's, or any with `user_in`/`movie_in` inputs).
+        model: a Keras model (cfnb's, or any with `user_in`/`movie_in` inputs), or anything else with an
+            id vocabulary (a `Ratings`, a negative sampler: `.vocabulary` and `.name`), whose codes
+            `ratings` must keep.
         ratings: a `Ratings`.
         what: how to call the ratings in the message ("val", "the training set"...).
+        of: how to call the reference in the message ("train's", "the sampler's"...).
 
     Raises:
         VocabularyError: naming the set and saying how to code it (`train.encode(...)`).
     """
-    binding = bound(model)
+    reference = getattr(model, "vocabulary", None)
+    if isinstance(reference, Vocabulary):
+        binding = (reference.fingerprint(), *reference.sizes, repr(model.name))
+    else:
+        binding = bound(model)
     if binding is None:
         return
     fingerprint, n_users, n_items, source = binding
     vocab = ratings.vocabulary
     if not vocab.extends(fingerprint, n_users, n_items):
         raise VocabularyError(
-            f"{what} ({ratings.name!r}) is coded with another id vocabulary than the model's ({source}, "
+            f"{what} ({ratings.name!r}) is coded with another id vocabulary than {of} ({source}, "
             f"{n_users:,} users, {n_items:,} items): its codes would name other users and movies. Code it in "
-            "the model's vocabulary: train.encode(frame_or_path) or cfnb.load_ratings(path, like=train) "
-            "(ids the model does not know are kept and marked cold), or split both from one Ratings.")
+            f"{of} vocabulary: train.encode(frame_or_path) or cfnb.load_ratings(path, like=train) "
+            "(ids it does not know are kept and marked cold), or split both from one Ratings.")
 
 
-def check_codes_fit(model, ratings, what: str = "ratings") -> None:
-    """Refuse ratings with user or item codes beyond the model's embedding tables (every engine)."""
+def check_codes_fit(model, ratings, what: str = "ratings", sides=(USER, ITEM),
+                    hint: str = "evaluate them with cfnb.evaluate, which predicts them with the cold-start "
+                                "fallback") -> None:
+    """Refuse ratings with user or item codes beyond the model's embedding tables (every engine; `sides`:
+    which columns to check; `hint`: what else the learner can do with them)."""
     rows = table_sizes(model)
     for label, column, n in (("user", USER, rows[0]), ("movie", ITEM, rows[1])):
-        if n is None or not len(ratings):
+        if n is None or not len(ratings) or column not in sides:
             continue
         codes = ratings.frame[column].to_numpy()
         beyond = codes >= n
@@ -230,8 +240,7 @@ def check_codes_fit(model, ratings, what: str = "ratings") -> None:
             raise VocabularyError(
                 f"{what} ({ratings.name!r}) has {int(beyond.sum()):,} ratings of {label}s the model has no "
                 f"embedding row for (e.g. {label} id {plain(example)!r}; the model has {n:,} {label} rows). "
-                f"They are new to the model's vocabulary: train on a set that holds them, or evaluate them "
-                f"with cfnb.evaluate, which predicts them with the cold-start fallback.")
+                f"They are new to the model's vocabulary: train on a set that holds them, or {hint}.")
 
 
 def record_training(model, train, engine: dict | None = None) -> None:

@@ -6,116 +6,24 @@ import contextlib
 import copy
 import dataclasses
 import math
-import signal
 import threading
-import time
 import warnings
 import weakref
 from dataclasses import dataclass
 
 import keras
-import numpy as np
 
 from cfnb import backend, checks, quiet
 from cfnb.data.ratings import Ratings
-from cfnb.errors import ArgumentError, ArgumentTypeError, CfnbError, DataWarning
+from cfnb.errors import ArgumentError, ArgumentTypeError, CallbackError, CfnbError, DataWarning
 from cfnb.models import record
 from cfnb.names import ITEM, USER
 from cfnb.training import distributed, implicit
+from cfnb.training.callbacks import Checkpoint, Recorder, StopWhen, ctrl_c_stops, guarded
+from cfnb.training.callbacks import current_lr  # noqa: F401  (its old home)
 from cfnb.training.engines import engine_for, unsupported
 from cfnb.training.progress import make_progress
 from cfnb.training.stages import EngineRun, StagedHistory, parse_stages
-
-
-class _Recorder(keras.callbacks.Callback):
-    """Append one history row per epoch, reading the learning rate actually in effect."""
-
-    def __init__(self, history: StagedHistory, stage: int, first_epoch: int):
-        super().__init__()
-        self.history, self.stage, self.first_epoch = history, stage, first_epoch
-        self._start = time.perf_counter()
-
-    def on_epoch_begin(self, epoch, logs=None):
-        self._start = time.perf_counter()
-
-    def on_epoch_end(self, epoch, logs=None):
-        logs = logs or {}
-        self.history.rows.append({
-            "stage": self.stage, "epoch": self.first_epoch + epoch + 1,
-            "lr": current_lr(self.model),
-            "loss": float(logs.get("loss", np.nan)), "val_loss": float(logs.get("val_loss", np.nan)),
-            "val_rmse": float(logs.get("val_rmse", np.nan)), "seconds": time.perf_counter() - self._start,
-        })
-
-
-class _StopWhen(keras.callbacks.Callback):
-    """Stop training after the current batch once any of `events` is set (Stop button, Ctrl-C)."""
-
-    def __init__(self, *events: threading.Event):
-        super().__init__()
-        self.events = events
-
-    def on_train_batch_end(self, batch, logs=None):
-        if any(event.is_set() for event in self.events):
-            self.model.stop_training = True
-
-
-@contextlib.contextmanager
-def _ctrl_c_stops(event: threading.Event):
-    """In the main thread, a first Ctrl-C sets `event` (stop after the current batch, no exception
-    inside Keras or TensorFlow); a second one raises KeyboardInterrupt at once."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def handler(signum, frame):
-        if event.is_set():
-            raise KeyboardInterrupt
-        event.set()
-
-    previous = signal.signal(signal.SIGINT, handler)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGINT, previous)
-
-
-class _Checkpoint(keras.callbacks.Callback):
-    """The model and optimizer state at the end of the last recorded epoch, to fall back to on Ctrl-C.
-
-    A KeyboardInterrupt can land anywhere (mid-batch, mid-update, during validation); restoring this
-    copy makes the weights match the history's last row exactly, so a later `fit_stages(...,
-    history=history)` continues from a consistent state. A host-side copy per epoch is cheap next
-    to the epoch itself.
-    """
-
-    def __init__(self, model: keras.Model, history: StagedHistory):
-        super().__init__()
-        self._cfnb_model, self.history = model, history
-        self.take()
-
-    def take(self):
-        self.rows = len(self.history.rows)
-        self.weights = self._cfnb_model.get_weights()
-        self.slots = [np.array(keras.ops.convert_to_numpy(v)) for v in self._cfnb_model.optimizer.variables]
-
-    def on_epoch_end(self, epoch, logs=None):
-        self.take()
-
-    def restore(self) -> None:
-        """Put back the last epoch's state, unless a row was recorded after it (then the weights match)."""
-        if len(self.history.rows) != self.rows:
-            return
-        self._cfnb_model.set_weights(self.weights)
-        variables = self._cfnb_model.optimizer.variables
-        if len(variables) == len(self.slots):
-            for variable, value in zip(variables, self.slots):
-                variable.assign(value)
-
-
-def current_lr(model: keras.Model) -> float:
-    """The learning rate the model's optimizer will use for its next step."""
-    return float(keras.ops.convert_to_numpy(model.optimizer.learning_rate))
 
 
 def make_optimizer(optimizer="adam", lr: float = 1e-3) -> keras.optimizers.Optimizer:
@@ -230,7 +138,9 @@ def fit_stages(model: keras.Model, train: Ratings, val: Ratings | None = None, s
         continue. `stop`, and a first Ctrl-C, end the current epoch early after the current batch,
         validate, and record that (shorter) epoch. A KeyboardInterrupt raised anyway (a second
         Ctrl-C, or one from a callback) stops the fit wherever it is: the model gets back its weights
-        and optimizer state from the end of the last epoch in the history.
+        and optimizer state from the end of the last epoch in the history. An error raised by one of
+        `callbacks` ends the fit the same way, then raises a `cfnb.errors.CallbackError` naming the
+        callback and its hook, whose `.history` is the fit so far.
     """
     stages = None if stages is None else parse_stages(stages)
     train, val = _check_fit_arguments(model, train, val, callbacks, history, stop, progress)
@@ -273,7 +183,7 @@ class FitOptions:
                             "or distribution yet. Leave strategy= and distribution= out for implicit feedback.")
         rows = len(train) * (1 + negatives if o.loss == "bce" else 1)
         batch_size = min(checks.whole("batch_size", o.batch_size), max(rows, 1))  # a batch over the epoch is the epoch
-        callbacks = tuple(o.callbacks) if isinstance(o.callbacks, (list, tuple)) else (o.callbacks,)
+        callbacks = guarded(o.callbacks if isinstance(o.callbacks, (list, tuple)) else (o.callbacks,))
         return dataclasses.replace(o, batch_size=batch_size, seed=checks.seed("seed", o.seed), strategy=strategy,
                                    distribution=distribution, negatives=negatives, callbacks=callbacks)
 
@@ -365,17 +275,17 @@ def _fit_stages(model, train, val, stages, history, o: FitOptions):
             runner, history.engine = _runner(model, o)
             steps = math.ceil(len(train) / o.batch_size)
             validation = (val.x, val.y) if val is not None and len(val) else None
-        checkpoint = _Checkpoint(model, history)
+        checkpoint = Checkpoint(model, history)
         bar = make_progress(o.progress, history, total_epochs=sum(s.epochs for _, s in plan), steps_per_epoch=steps)
         extra = [bar] if bar is not None else []
         ctrl_c = threading.Event()
-        extra.append(_StopWhen(ctrl_c, *([o.stop] if o.stop is not None else [])))
+        extra.append(StopWhen(ctrl_c, *([o.stop] if o.stop is not None else [])))
         train_x, train_y = train.x, train.y
-        with _ctrl_c_stops(ctrl_c), distributed.scope(distribution=o.distribution):
+        with ctrl_c_stops(ctrl_c), distributed.scope(distribution=o.distribution):
             for number, stage in plan:
                 model.optimizer.learning_rate = stage.lr
                 done = history.rows[-1]["epoch"] if history.rows else 0
-                recorder = _Recorder(history, number, done)
+                recorder = Recorder(history, number, done)
                 stopped = runner(train_x, train_y, epochs=stage.epochs, validation_data=validation,
                                  callbacks=[recorder, checkpoint, *extra, *o.callbacks])
                 if stopped is None:  # only the strategy loop answers, the same on every worker
@@ -383,10 +293,13 @@ def _fit_stages(model, train, val, stages, history, o: FitOptions):
                 if stopped:
                     history.interrupted = True
                     break
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, CallbackError) as error:  # Ctrl-C, or a bug in the learner's callback
         history.interrupted = True
         if checkpoint is not None:
             checkpoint.restore()  # weights and optimizer back to the end of the last recorded epoch
+        if isinstance(error, CallbackError):
+            error.history = history
+            raise
     finally:
         if bar is not None:
             bar.close()

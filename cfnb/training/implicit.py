@@ -15,7 +15,8 @@ import pandas as pd
 
 from cfnb import checks
 from cfnb.data.ratings import Ratings
-from cfnb.errors import CfnbError, DataWarning
+from cfnb.errors import CfnbError, DataWarning, VocabularyError
+from cfnb.models import record
 from cfnb.names import ITEM, ITEM_IN, RATING, USER, USER_IN
 
 __all__ = ["LOSSES", "NegativeSampler", "training_pairs", "logistic_loss", "compile_bce", "compiled_loss"]
@@ -69,15 +70,20 @@ class NegativeSampler:
         positives: the interactions (every row is one): for each user, the items that are not negatives.
         seed: the random streams' seed; None draws one.
         catalogue: the item codes to draw from; by default those with at least one interaction.
+
+    It keeps the vocabulary of `positives` (`vocabulary`, `name`): its item codes are that vocabulary's,
+    and the functions that take a sampler with other ratings refuse ratings coded in another one.
     """
 
     def __init__(self, positives: Ratings, seed: int | None = None, catalogue: np.ndarray | None = None):
+        checks.instance("positives", positives, Ratings, "a cfnb Ratings")
+        self.vocabulary, self.name = positives.vocabulary, f"negative sampler of {positives.name}"
         f = positives.frame
         self.users = f[USER].to_numpy(np.int64)
         self.items = f[ITEM].to_numpy(np.int64)
         self.n_items = max(positives.n_items, int(self.items.max(initial=-1)) + 1)
         self.catalogue = (np.flatnonzero(np.bincount(self.items, minlength=self.n_items) > 0) if catalogue is None
-                          else np.asarray(catalogue, np.int64))
+                          else _catalogue(catalogue, positives))
         self.keys = np.unique(self.users * self.n_items + self.items)  # distinct positive pairs, sorted
         self.seed = int(np.random.SeedSequence().entropy % 2 ** 63) if seed is None else int(seed)
         inside = self.keys[np.isin(self.keys % self.n_items, self.catalogue)]
@@ -123,6 +129,24 @@ class NegativeSampler:
                 np.concatenate([np.ones(len(users), np.float32), np.zeros(len(neg_users), np.float32)])[order])
 
 
+def _catalogue(catalogue, positives: Ratings) -> np.ndarray:
+    """A given catalogue as int64 item codes, each one of `positives`' vocabulary."""
+    given = np.asarray(catalogue)
+    if given.dtype.kind not in "iu" and not (given.dtype.kind == "f" and np.all(np.mod(given, 1) == 0)):
+        raise VocabularyError(f"catalogue must be item codes (whole numbers) of {positives.name!r}'s vocabulary, got "
+                              f"{given.dtype} values.")
+    given = given.astype(np.int64).reshape(-1)
+    if not len(given):
+        raise VocabularyError("catalogue is empty: there is no item to draw negatives from.")
+    outside = (given < 0) | (given >= positives.n_items)
+    if outside.any():
+        raise VocabularyError(f"catalogue has {int(outside.sum()):,} codes outside {positives.name!r}'s vocabulary (e.g. "
+                              f"code {int(given[outside][0])}; it has {positives.n_items:,} items, codes 0.."
+                              f"{positives.n_items - 1}): codes from another set name other items. Take them from "
+                              "this set (e.g. its item_codes(raw_ids)).")
+    return given
+
+
 def training_pairs(train: Ratings, negatives: int = 4, seed: int = 0, epoch: int = 0):
     """The labelled pairs `fit_stages(loss="bce")` trains on in one epoch (see the module docstring).
 
@@ -160,6 +184,7 @@ class EpochPairs(keras.utils.PyDataset):
 
     def __init__(self, train: Ratings, sampler: NegativeSampler, negatives: int, batch_size: int, first_epoch: int):
         super().__init__()
+        record.check(sampler, train, "train", "the sampler's")
         f = train.frame
         self.users, self.items = f[USER].to_numpy(np.int64), f[ITEM].to_numpy(np.int64)
         self.sampler, self.negatives, self.batch_size = sampler, negatives, batch_size
@@ -191,6 +216,8 @@ class EpochPairs(keras.utils.PyDataset):
 def validation_pairs(train: Ratings, val: Ratings, negatives: int, sampler: NegativeSampler):
     """`val`'s positives and `negatives` drawn negatives for each (from the training catalogue, none of the
     user's `train` or `val` items), as Keras validation data `(x, y)`; drawn from the validation stream."""
+    record.check(train, val, "val", "train's")
+    record.check(sampler, train, "train", "the sampler's")
     both = train.with_frame(pd.concat([train.frame[[USER, ITEM]], val.frame[[USER, ITEM]]], ignore_index=True))
     held = NegativeSampler(both, sampler.seed, sampler.catalogue)
     f = val.frame

@@ -7,12 +7,10 @@ fastai does (an exponential moving average with ``beta = 0.98``, divided by ``1 
 first values are not biased to 0). It stops early once the smoothed loss passes four times its
 best (the loss diverges). The model itself is never trained.
 
-The suggestion is fastai's "valley": the longest stretch over which the smoothed loss keeps going
-down (the longest decreasing subsequence), and within it the rate about half-way (fastai takes the
-point at 1/3 + 1/6 of that stretch): far enough down the slope to learn fast, well before the
-minimum where the loss turns up. As in fastai, the first 10% of the rates and the last 5 are left
-out. `suggestions` also gives fastai's "steep" (the steepest descent of the smoothed loss against
-log lr) and "minimum" (the rate at the lowest smoothed loss, divided by 10).
+The suggestion is fastai's "valley": along the longest stretch where the smoothed loss keeps going
+down, the rate about half-way (1/3 + 1/6 of it), well before the minimum; `suggestions` adds fastai's
+"steep" and "minimum" (see `suggest`). Every rule looks only at the batches before the loss blew up
+(`blow_up`); where the loss never went down, there is none (None) and `LRFind.reason` says why.
 """
 
 from __future__ import annotations
@@ -42,17 +40,20 @@ class LRFind:
         lrs: the learning rate of each batch.
         losses: the smoothed training loss after each batch.
         raw_losses: each batch's loss as Keras reported it (MSE plus the l2 penalty).
-        suggestion: the suggested learning rate (fastai's "valley", see the module docstring).
-        suggestions: {"valley", "steep", "minimum"}: the three rules' rates.
+        suggestion: the suggested learning rate (fastai's "valley", see the module docstring), always
+            below the rate where the loss blew up; None when the loss never went down before it.
+        suggestions: {"valley", "steep", "minimum"}: the three rules' rates (None likewise).
         diverged: whether the test stopped early because the loss blew up.
+        reason: why there is no suggestion ("" when there is one).
     """
 
     lrs: np.ndarray
     losses: np.ndarray
     raw_losses: np.ndarray
-    suggestion: float
+    suggestion: float | None
     suggestions: dict = field(default_factory=dict)
     diverged: bool = False
+    reason: str = ""
 
     def to_frame(self) -> pd.DataFrame:
         """One row per batch: `lr`, `loss` (smoothed), `raw_loss`."""
@@ -70,9 +71,12 @@ class LRFind:
         ax.set_xscale("log")
         ax.set_xlabel("learning rate")
         ax.set_ylabel("loss")
-        at = int(np.argmin(np.abs(np.log(self.lrs) - math.log(self.suggestion))))
-        ax.plot([self.suggestion], [self.losses[at]], "o", color=SERIES[1], markersize=7,
-                label=f"suggestion {self.suggestion:.1e}")
+        if self.suggestion is not None:
+            at = int(np.argmin(np.abs(np.log(self.lrs) - math.log(self.suggestion))))
+            ax.plot([self.suggestion], [self.losses[at]], "o", color=SERIES[1], markersize=7,
+                    label=f"suggestion {self.suggestion:.1e}")
+        else:
+            ax.set_title("no suggestion: " + self.reason.split(":")[0], fontsize=8)
         shown = self.losses[keep][np.isfinite(self.losses[keep])]
         if len(shown) > 1:  # the y-axis spans the curve up to its minimum; the divergence runs off the top
             low, high = float(shown.min()), float(shown[:int(np.argmin(shown)) + 1].max())
@@ -100,8 +104,8 @@ class LRFind:
 
     def __repr__(self) -> str:
         end = ", diverged" if self.diverged else ""
-        return (f"LRFind({len(self.lrs)} batches, lr {self.lrs[0]:.1e}..{self.lrs[-1]:.1e}{end}; "
-                f"suggestion {self.suggestion:.2e})")
+        said = f"suggestion {self.suggestion:.2e}" if self.suggestion is not None else f"no suggestion: {self.reason}"
+        return f"LRFind({len(self.lrs)} batches, lr {self.lrs[0]:.1e}..{self.lrs[-1]:.1e}{end}; {said})"
 
 
 def lr_find(model: keras.Model, train: Ratings, start_lr: float = 1e-6, end_lr: float = 1.0, steps: int = 250,
@@ -119,8 +123,9 @@ def lr_find(model: keras.Model, train: Ratings, start_lr: float = 1e-6, end_lr: 
             `keras.utils.set_random_seed`, as `fit_stages` does).
 
     Returns:
-        An `LRFind` with `lrs`, `losses` (smoothed), `suggestion`, `suggestions`, `to_frame()`,
-        `plot()`; it shows its plot in a notebook.
+        An `LRFind` with `lrs`, `losses` (smoothed), `suggestion` (None, with `reason`, when the loss
+        never went down before it blew up), `suggestions`, `to_frame()`, `plot()`; it shows its plot
+        in a notebook.
 
     Raises:
         ArgumentError: a bad argument (named), or empty training ratings.
@@ -164,8 +169,9 @@ def lr_find(model: keras.Model, train: Ratings, start_lr: float = 1e-6, end_lr: 
             break
     n = len(smooth)
     lrs, smooth, raw = lrs[:n], np.array(smooth), np.array(raw)
-    suggestions = suggest(lrs, smooth, steps)
-    return LRFind(lrs, smooth, raw, suggestions["valley"], suggestions, diverged)
+    suggestions = suggest(lrs, smooth, steps, raw)
+    reason = "" if suggestions["valley"] is not None else why_no_suggestion(lrs, smooth, raw)
+    return LRFind(lrs, smooth, raw, suggestions["valley"], suggestions, diverged, reason)
 
 
 def _clone(model: keras.Model) -> keras.Model:
@@ -185,25 +191,46 @@ def _clone(model: keras.Model) -> keras.Model:
     return copy
 
 
-def suggest(lrs, losses, steps: int | None = None) -> dict:
+def blow_up(losses, raw=None) -> int | None:
+    """Index of the first batch where the loss blew up: a loss that is not finite, or above `DIVERGE`
+    times the best smoothed loss before it (the raw loss crosses that line a few batches before the
+    smoothed one); None if it never does."""
+    losses = np.asarray(losses, float)
+    raw = losses if raw is None else np.asarray(raw, float)
+    best = np.minimum.accumulate(np.r_[np.inf, losses[:-1]])
+    with np.errstate(invalid="ignore"):
+        bad = ~np.isfinite(losses) | ~np.isfinite(raw) | (losses > DIVERGE * best) | (raw > DIVERGE * best)
+    return int(np.argmax(bad)) if bad.any() else None
+
+
+def suggest(lrs, losses, steps: int | None = None, raw=None) -> dict:
     """fastai's suggestion rules on smoothed losses: {"valley", "steep", "minimum"} learning rates.
 
-    Like fastai, leaves out the first `steps // 10` points and the last 5 (and anything from a NaN on).
+    "valley": the rate 1/3 + 1/6 of the way along the longest decreasing subsequence of the losses;
+    "steep": the steepest descent of the loss against log lr; "minimum": the rate at the lowest loss,
+    divided by 10. Only the batches before the loss blew up count (`blow_up`, with the raw losses `raw`
+    if given); of those, like fastai, the first `steps // 10` points and the last 5 are left out. Where
+    the loss never went down in what is left, every rule gives None.
     """
     lrs, losses = np.asarray(lrs, float), np.asarray(losses, float)
+    end = blow_up(losses, raw)
+    lrs, losses = (lrs[:end], losses[:end]) if end is not None else (lrs, losses)
     steps = len(lrs) if steps is None else steps
     cut = slice(steps // 10, -5) if len(lrs) - steps // 10 > 5 + 2 else slice(None)
     lrs, losses = lrs[cut], losses[cut]
-    finite = np.isfinite(losses)
-    if not finite.all():
-        end = int(np.argmin(finite))
-        lrs, losses = lrs[:end], losses[:end]
-    if len(lrs) < 2:
-        only = float(lrs[0]) if len(lrs) else float("nan")
-        return {"valley": only, "steep": only, "minimum": only / 10}
+    if len(lrs) < 2 or not (np.minimum.accumulate(losses)[1:] < losses[0]).any():
+        return {"valley": None, "steep": None, "minimum": None}
     return {"valley": float(lrs[_valley(losses)]),
             "steep": float(lrs[int(np.argmin(np.diff(losses) / np.diff(np.log(lrs))))]),
             "minimum": float(lrs[int(np.argmin(losses))]) / 10}
+
+
+def why_no_suggestion(lrs, losses, raw=None) -> str:
+    """Why `suggest` has no rate for this curve, in words that say what to try."""
+    end = blow_up(losses, raw)
+    where = f"it blew up at lr {lrs[end]:.1e}" if end is not None else f"up to lr {lrs[-1]:.1e}"
+    return (f"the loss never went down before it blew up ({where}, after {len(lrs)} batches): even the "
+            f"first rates were too high. Try again from a lower start_lr (e.g. start_lr={lrs[0] / 1000:.0e}).")
 
 
 def _valley(losses: np.ndarray) -> int:

@@ -241,6 +241,11 @@ class StagedFit(Piece):
             self.session.set_busy(False)
         self.lr_plot.value = figure_html(result.figure(), fallback=False)
         self.lr_plot.layout.display = None
+        if result.suggestion is None:
+            self.status.value = html.escape(f"ready to fit {run.name}" if not len(run.history) else
+                                            self._state_line(run, run.name))
+            self.say(f"No learning rate to suggest: {result.reason}", "error")
+            return result
         rate = float(f"{result.suggestion:.2g}")
         self.stage_list.set_rate(0, rate)
         others = ", ".join(f"{k} {v:.1e}" for k, v in result.suggestions.items() if k != "valley")
