@@ -9,9 +9,12 @@ import warnings
 import numpy as np
 import pandas as pd
 from hypothesis import HealthCheck, given, settings
+import pytest
 from hypothesis import strategies as st
 
 import cfnb
+
+pytestmark = pytest.mark.backend_independent(reason="ids through pandas, the vocabulary and the saved file's id lists: the model only scores")
 
 DTYPES = ["int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64"]
 QUICK = settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck))

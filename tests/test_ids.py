@@ -10,6 +10,8 @@ import pytest
 
 import cfnb
 
+pytestmark = pytest.mark.backend_independent(reason="ids through pandas, the vocabulary and the saved file's id lists: the model only scores")
+
 I64, U64 = np.iinfo(np.int64), np.iinfo(np.uint64)
 
 

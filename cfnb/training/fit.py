@@ -20,7 +20,7 @@ from cfnb.models import record
 from cfnb.names import ITEM, USER
 from cfnb.training import distributed, implicit
 from cfnb.training.callbacks import Checkpoint, Recorder, StopWhen, ctrl_c_stops, guarded
-from cfnb.training.callbacks import current_lr  # noqa: F401  (its old home)
+from cfnb.training.callbacks import current_lr  # noqa: F401  (its 0.1.0 home)
 from cfnb.training.engines import engine_for, unsupported
 from cfnb.training.progress import make_progress
 from cfnb.training.stages import EngineRun, StagedHistory, parse_stages
