@@ -31,6 +31,7 @@ from cfnb import checks
 from cfnb.data.ratings import Ratings
 from cfnb.errors import CfnbError, ModelFileError
 from cfnb.models.build import config_of
+from cfnb.models.inputs import table_rows
 from cfnb.models.record import TrainedOn, check, set_trained_on, summarize, table_sizes, trained_on
 from cfnb.names import ITEM, ITEM_FACTORS, RATING, TIMESTAMP, USER, USER_FACTORS
 
@@ -62,6 +63,7 @@ def save(model: keras.Model, ratings: Ratings, path) -> Path:
     checks.instance("model", model, keras.Model, "a Keras model")
     checks.instance("ratings", ratings, Ratings, "the cfnb Ratings the model was trained on")
     path = Path(checks.path("path", path))
+    table_rows(model)  # a model cfnb could not feed after loading is refused now, with the reason
     check(model, ratings, "ratings")
     _check_sizes(model, ratings)
     record = trained_on(model)
