@@ -118,3 +118,29 @@ def test_a_keras_file_from_another_model_is_refused(saved, tmp_path, other_keras
 def test_the_untouched_file_still_loads(saved, tmp_path):
     model, ratings = cfnb.load(rewritten(saved, tmp_path, "model.keras", lambda d: d))
     assert cfnb.trained_on(model) is not None and len(ratings)
+
+
+def spoil(model, slot, value):
+    """Set every optimizer slot whose name ends in `slot` to `value`."""
+    spoiled = [v for v in model.optimizer.variables if v.path.endswith(slot)]
+    assert spoiled
+    for v in spoiled:
+        v.assign(np.full(v.shape, value, dtype="float32"))
+
+
+@pytest.mark.parametrize("optimizer, slot, value", [("adagrad", "accumulator", np.nan),
+                                                    ("adagrad", "accumulator", -1.0),
+                                                    ("adam", "momentum", np.nan), ("adam", "velocity", -1.0)])
+def test_spoiled_optimizer_state_is_caught_at_load_and_before_the_first_step(small, tmp_path, optimizer, slot, value):
+    train, val = small.split(seed=5)
+    model = cfnb.build_model("bias", train, n_factors=3)
+    cfnb.fit_stages(model, train, val, stages=[(1e-2, 1)], progress=False, seed=0, optimizer=optimizer)
+    spoil(model, slot, value)
+    before = [w.copy() for w in model.get_weights()]
+    with pytest.raises(cfnb.CfnbError, match=f"optimizer.*{slot}"):
+        cfnb.fit_stages(model, train, val, stages=[(1e-2, 1)], progress=False)
+    for a, b in zip(before, model.get_weights()):
+        np.testing.assert_array_equal(a, b)
+    path = cfnb.save(model, train, tmp_path / "spoiled.cfnb")
+    with pytest.raises(ModelFileError, match=f"model.keras.*optimizer.*{slot}"):
+        cfnb.load(path)

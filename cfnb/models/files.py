@@ -156,6 +156,9 @@ def load(path) -> Loaded:
     except CfnbError as e:
         raise ModelFileError(f"{path}: its {KERAS} is not a user–item model cfnb can feed: {e}") from None
     parts.sizes(config, rows, ratings, path)
+    problem = parts.optimizer_problem(model)
+    if problem is not None:
+        raise ModelFileError(f"{path}: its {KERAS} holds optimizer state that would train to NaN: {problem}.")
     model.cfnb_config = config
     if trained_arrays is not None:
         set_trained_on(model, parts.record(manifest["trained_on"], trained_arrays, ratings, rows, path))

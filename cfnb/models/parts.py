@@ -1,7 +1,8 @@
-"""The checks `cfnb.load` makes on each part of a saved file.
+"""The checks `cfnb.load` makes on each part of a saved file, and on a model's optimizer state.
 
 Each raises `ModelFileError` naming the part (the member of the zip, or the manifest's section) and
 what is wrong with it: a corrupt, truncated or foreign part is refused, never loaded as it is.
+`optimizer_problem` also serves `fit_stages`, which refuses a model whose optimizer would train to NaN.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import zlib
 
 import numpy as np
 
-from cfnb.errors import ArgumentError, ModelFileError
+from cfnb.errors import ArgumentError, CfnbError, ModelFileError
 from cfnb.models.kinds import REGISTRY, check_hyperparameters
 from cfnb.models.record import TrainedOn
 
@@ -122,3 +123,29 @@ def record(meta, found: dict, ratings, rows: tuple[int, int], path) -> TrainedOn
     if not ratings.vocabulary.extends(trained.fingerprint, trained.n_users, trained.n_items):
         raise bad("its vocabulary fingerprint is not the saved ratings' (it names other users and movies)")
     return trained
+
+
+def optimizer_problem(model) -> str | None:
+    """What in `model`'s optimizer state would train to NaN (a non-finite slot, a negative second
+    moment or accumulator), or None."""
+    optimizer = getattr(model, "optimizer", None)
+    if optimizer is None or not getattr(optimizer, "built", False):
+        return None
+    for variable in optimizer.variables:
+        name = str(getattr(variable, "path", variable.name))
+        values = np.asarray(variable)
+        if values.dtype.kind != "f":
+            continue
+        if not np.isfinite(values).all():
+            return f"{name} holds NaN or infinite values"
+        if name.endswith(("accumulator", "velocity", "velocity_hat")) and (values < 0).any():
+            return f"{name} holds negative values (it sums squared gradients, so it is never below 0)"
+    return None
+
+
+def check_optimizer(model) -> None:
+    """Refuse to train `model` from optimizer state that would give NaN (CfnbError naming the slot)."""
+    problem = optimizer_problem(model)
+    if problem is not None:
+        raise CfnbError(f"The optimizer state of model {model.name!r} is spoiled: {problem}; training from it would "
+                        "give NaN. Compile the model again (model.compile(...)) to start the optimizer afresh.")

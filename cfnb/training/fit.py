@@ -20,6 +20,7 @@ from cfnb import backend, checks
 from cfnb.data.ratings import Ratings
 from cfnb.errors import ArgumentError, ArgumentTypeError, CfnbError, DataWarning
 from cfnb.models import record
+from cfnb.models.parts import check_optimizer
 from cfnb.names import ITEM, USER
 from cfnb.training import distributed, implicit
 from cfnb.training.engines import engine_for, unsupported
@@ -355,6 +356,7 @@ def _fit_stages(model, train, val, stages, history, o: FitOptions):
                 compile_model(model, plan[0][1].lr, optimizer=o.optimizer, loss=o.loss)
             if not model.optimizer.built:  # so the checkpoint below holds the optimizer's slots too
                 model.optimizer.build(model.trainable_variables)
+        check_optimizer(model)  # NaN or negative slots: refused now, not after an epoch of NaN
         if o.loss == "bce":  # sampled negatives each epoch (cfnb.implicit)
             runner, steps, validation = implicit.bce_runner(model, o.engine, train, val, o.negatives, o.batch_size,
                                                             o.seed, len(history.rows))
