@@ -190,17 +190,19 @@ def adopt(model, ratings: Ratings, inputs: tuple[str, str] | None = None) -> ker
 
 
 def _roles(model, names: list[str], ratings: Ratings) -> list[str]:
-    """[user input, movie input] of a model adopted without `inputs=`: by name, else by table size."""
+    """[user input, movie input] of a model adopted without `inputs=`: by table size (the tables say which
+    input takes user codes), else by name ("user", "item"/"movie")."""
     if len(names) != 2 or sorted(names) == sorted([USER_IN, ITEM_IN]):
         return [USER_IN, ITEM_IN]
+    tables = input_tables(model, names)
+    rows = [min(tables[n]) if tables[n] else None for n in names]
+    sizes = (ratings.n_users, ratings.n_items)
     said = [("user" in n.lower(), any(w in n.lower() for w in ("item", "movie"))) for n in names]
     for first, second in ((0, 1), (1, 0)):
-        if said[first] == (True, False) and said[second] == (False, True):
-            return [names[first], names[second]]
-    rows = [min(tables[n]) if tables[n] else None for tables in [input_tables(model, names)] for n in names]
-    sizes = (ratings.n_users, ratings.n_items)
-    for first, second in ((0, 1), (1, 0)):
         if ratings.n_users != ratings.n_items and (rows[first], rows[second]) == sizes:
+            return [names[first], names[second]]
+    for first, second in ((0, 1), (1, 0)):
+        if ratings.n_users == ratings.n_items and said[first] == (True, False) and said[second] == (False, True):
             return [names[first], names[second]]
     raise ArgumentError(f"Model {model.name!r} has inputs {names} with embedding tables of {rows} rows: cfnb cannot "
                         f"tell which takes the user codes ({sizes[0]:,} users) and which the movie codes "
