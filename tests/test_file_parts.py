@@ -8,6 +8,7 @@ import zipfile
 
 import numpy as np
 import pytest
+from helpers import rewritten
 
 import cfnb
 from cfnb.errors import ModelFileError
@@ -33,18 +34,6 @@ def other_keras(tmp_path_factory):
     path = cfnb.save(cfnb.build_model("bias", other, n_factors=3), other, tmp_path_factory.mktemp("o") / "o.cfnb")
     with zipfile.ZipFile(path) as z:
         return z.read("model.keras")
-
-
-def rewritten(saved, folder, member, change):
-    """A copy of `saved` with `member`'s bytes passed through `change` (None: the member left out)."""
-    out = folder / "changed.cfnb"
-    with zipfile.ZipFile(saved) as src, zipfile.ZipFile(out, "w") as dst:
-        for info in src.infolist():
-            data = src.read(info.filename)
-            data = change(data) if info.filename == member else data
-            if data is not None:
-                dst.writestr(info.filename, data)
-    return out
 
 
 def manifest(edit):

@@ -4,11 +4,11 @@ names and order (or refused with cfnb's error); optimizer state is refused exact
 
 import io
 import json
-import zipfile
 
 import keras
 import numpy as np
 import pytest
+from helpers import rewritten
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -17,7 +17,7 @@ from cfnb.errors import ModelFileError
 from cfnb.models.parts import optimizer_problem
 from cfnb.widgets.workspace import adopt
 
-SETTINGS = dict(deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+SETTINGS = {"deadline": None, "suppress_health_check": [HealthCheck.function_scoped_fixture, HealthCheck.too_slow]}
 MEMBERS = ["cfnb-model.json", "model.keras", "ratings.npz", "trained_on.npz"]
 json_values = st.recursive(st.none() | st.booleans() | st.integers(-3, 10**6) | st.floats() | st.text(max_size=4),
                            lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=3), inner,
@@ -30,17 +30,6 @@ def saved(small, tmp_path_factory):
     model = cfnb.build_model("bias", train, n_factors=2)
     cfnb.fit_stages(model, train, val, [(1e-2, 1)], progress=False, seed=0)
     return cfnb.save(model, train, tmp_path_factory.mktemp("fuzz-model") / "m.cfnb")
-
-
-def rewrite(saved, folder, member, change):
-    out = folder / "damaged.cfnb"
-    with zipfile.ZipFile(saved) as src, zipfile.ZipFile(out, "w") as dst:
-        for info in src.infolist():
-            data = src.read(info.filename)
-            data = change(data) if info.filename == member else data
-            if data is not None:
-                dst.writestr(info.filename, data)
-    return out
 
 
 def loads_or_names_the_problem(path, small):
@@ -61,7 +50,7 @@ def test_a_member_truncated_or_overwritten_loads_or_is_named(saved, small, tmp_p
         data = data[:int(len(data) * cut)] if cut < 0.999 else data
         at = int(len(data) * where)
         return data[:at] + noise + data[at + len(noise):]
-    loads_or_names_the_problem(rewrite(saved, tmp_path, member, change), small)
+    loads_or_names_the_problem(rewritten(saved, tmp_path, member, change), small)
 
 
 @settings(max_examples=30, **SETTINGS)
@@ -72,7 +61,7 @@ def test_any_value_in_the_manifest_loads_or_is_named(saved, small, tmp_path, sec
         keys = sorted(manifest[section]) if isinstance(manifest[section], dict) else []
         manifest[section][keys[hash(key) % len(keys)] if keys and key else key] = value
         return json.dumps(manifest).encode()
-    loads_or_names_the_problem(rewrite(saved, tmp_path, "cfnb-model.json", change), small)
+    loads_or_names_the_problem(rewritten(saved, tmp_path, "cfnb-model.json", change), small)
 
 
 @settings(max_examples=20, **SETTINGS)
@@ -88,7 +77,7 @@ def test_any_change_to_the_record_arrays_loads_or_is_named(saved, small, tmp_pat
         out = io.BytesIO()
         np.savez(out, **found)
         return out.getvalue()
-    loads_or_names_the_problem(rewrite(saved, tmp_path, "trained_on.npz", change), small)
+    loads_or_names_the_problem(rewritten(saved, tmp_path, "trained_on.npz", change), small)
 
 
 names = st.sampled_from(["u", "i", "user", "item", "movie_id", "user_id", "uid", "x", "Item", "USER"])
