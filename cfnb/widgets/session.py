@@ -79,7 +79,7 @@ class Session:
         Args:
             model: a model from `build_model`, or one of your own with two integer inputs.
             name: how tables call it (default "#<n> <kind>").
-            inputs: the names of its user and movie inputs, if not `user_in` and `movie_in`.
+            inputs: the names of its user and movie inputs (None: found by role, see `cfnb.workspace.adopt`).
             movie_factors, movie_bias: the names of its movie factor and bias layers (what Explore shows).
         """
         if self.busy:
