@@ -81,6 +81,8 @@ CASES = {
                             "trained_on"),
     "record counts negative": (arrays("trained_on.npz", lambda a: put(a, "item_counts", -a["item_counts"])),
                                "trained_on"),
+    "record counts fractional": (arrays("trained_on.npz", lambda a: put(a, "user_counts", a["user_counts"] + 0.5)),
+                                 "user_counts"),
     "record offsets NaN": (arrays("trained_on.npz", lambda a: put(a, "item_offsets", a["item_offsets"] * np.nan)),
                            "trained_on"),
     "ratings arrays truncated": (("ratings.npz", lambda d: d[:len(d) // 2]), "ratings.npz"),

@@ -100,6 +100,10 @@ def record(meta, found: dict, ratings, rows: tuple[int, int], path) -> TrainedOn
         return ModelFileError(f"{path}: {RECORD} is malformed or from another model: {why}.")
     if not isinstance(meta, dict):
         raise bad(f"a {type(meta).__name__}, not a mapping")
+    for key, kinds in (("user_counts", "iu"), ("item_counts", "iu"), ("user_offsets", "fiu"), ("item_offsets", "fiu")):
+        if found[key].dtype.kind not in kinds or found[key].ndim != 1:
+            raise bad(f"{key} holds {found[key].shape} of {found[key].dtype}, not a column of "
+                      f"{'whole numbers' if kinds == 'iu' else 'numbers'}")
     try:
         trained = TrainedOn.from_saved(meta, found)
     except (KeyError, TypeError, ValueError) as e:
