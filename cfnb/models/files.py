@@ -31,8 +31,10 @@ from cfnb import checks
 from cfnb.data.ratings import Ratings
 from cfnb.errors import CfnbError, ModelFileError
 from cfnb.models.build import config_of
-from cfnb.models.record import TrainedOn, check, set_trained_on, summarize, table_sizes, trained_on
-from cfnb.names import ITEM, ITEM_FACTORS, RATING, TIMESTAMP, USER, USER_FACTORS
+from cfnb.models.inputs import table_rows
+from cfnb.models import parts
+from cfnb.models.record import check, set_trained_on, summarize, table_sizes, trained_on
+from cfnb.names import ITEM, RATING, TIMESTAMP, USER
 
 FORMAT = "cfnb-model"
 VERSION = 2  # 2: adds "trained_on" (what the model was trained on) and trained_on.npz; 1 still loads
@@ -62,8 +64,9 @@ def save(model: keras.Model, ratings: Ratings, path) -> Path:
     checks.instance("model", model, keras.Model, "a Keras model")
     checks.instance("ratings", ratings, Ratings, "the cfnb Ratings the model was trained on")
     path = Path(checks.path("path", path))
+    rows = table_rows(model)  # a model cfnb could not feed after loading is refused now, with the reason
     check(model, ratings, "ratings")
-    _check_sizes(model, ratings)
+    _check_sizes(model, ratings, rows)
     record = trained_on(model)
     manifest = {
         "format": FORMAT, "version": VERSION, "keras_version": keras.__version__,
@@ -133,34 +136,32 @@ def load(path) -> Loaded:
                         if "config.json" in names else "")
                 raise ModelFileError(f"{path} is a zip file but not a cfnb model file (it has no {MANIFEST}).{hint} "
                                      "Expected a file written by cfnb.save(model, ratings, path).")
-            manifest = _manifest(z.read(MANIFEST), path)
-            missing = {KERAS, ARRAYS} - names
-            if missing:
-                raise ModelFileError(f"{path} lacks {sorted(missing)}: not a complete cfnb model file.")
-            keras_bytes = z.read(KERAS)
-            with np.load(io.BytesIO(z.read(ARRAYS)), allow_pickle=False) as npz:
-                arrays = {k: npz[k] for k in (USER, ITEM, RATING, TIMESTAMP) if k in npz.files or k != TIMESTAMP}
+            manifest = _manifest(parts.member(z, MANIFEST, path), path)
+            keras_bytes = parts.member(z, KERAS, path)
+            arrays = parts.arrays(parts.member(z, ARRAYS, path), ARRAYS, path, (USER, ITEM, RATING), (TIMESTAMP,))
             trained_arrays = None
             if manifest.get("trained_on") is not None:
-                with np.load(io.BytesIO(z.read(TRAINED)), allow_pickle=False) as npz:
-                    trained_arrays = {k: npz[k] for k in npz.files}
+                trained_arrays = parts.arrays(parts.member(z, TRAINED, path), TRAINED, path,
+                                              ("user_counts", "item_counts", "user_offsets", "item_offsets"))
     except ModelFileError:
         raise
-    except (zipfile.BadZipFile, zlib.error, EOFError, KeyError, ValueError, OSError) as e:
+    except (zipfile.BadZipFile, zlib.error, EOFError, OSError) as e:
         raise ModelFileError(f"{path} is not a readable cfnb model file: truncated or corrupted "
                              f"({type(e).__name__}: {str(e)[:200]}). Save it again with cfnb.save().") from None
+    config = parts.config(manifest.get("config"), path)
     ratings = _ratings(manifest["ratings"], arrays, path)
     model = _keras_model(keras_bytes, path)
-    config = dict(manifest.get("config") or {})
-    if isinstance(config.get("y_range"), list):
-        config["y_range"] = tuple(config["y_range"])
+    try:
+        rows = table_rows(model)
+    except CfnbError as e:
+        raise ModelFileError(f"{path}: its {KERAS} is not a user–item model cfnb can feed: {e}") from None
+    parts.sizes(config, rows, ratings, path)
+    problem = parts.optimizer_problem(model)
+    if problem is not None:
+        raise ModelFileError(f"{path}: its {KERAS} holds optimizer state that would train to NaN: {problem}.")
     model.cfnb_config = config
-    _check_sizes(model, ratings, path)
     if trained_arrays is not None:
-        try:
-            set_trained_on(model, TrainedOn.from_saved(manifest["trained_on"], trained_arrays))
-        except (KeyError, TypeError, ValueError):
-            raise ModelFileError(f"{path}: its record of the training data is malformed (corrupted file?).") from None
+        set_trained_on(model, parts.record(manifest["trained_on"], trained_arrays, ratings, rows, path))
     elif len(ratings):  # a version-1 file: the saved ratings were the training ratings
         set_trained_on(model, summarize(ratings, table_sizes(model)))
     return Loaded(model, ratings)
@@ -223,12 +224,18 @@ def _ratings(meta: dict, arrays: dict, path) -> Ratings:
         titles = _titles_from_json(meta.get("titles"))
         scale = tuple(float(v) for v in meta["scale"]) if meta.get("scale") else None
         name = str(meta.get("name", "ratings"))
-    except (KeyError, TypeError, ValueError):
-        raise ModelFileError(f"{path}: the saved ratings and id mappings are malformed (corrupted file?).") from None
-    if len(frame) != n or (n and (frame[USER].max() >= len(users) or frame[ITEM].max() >= len(items)
-                                  or frame[USER].min() < 0 or frame[ITEM].min() < 0)):
-        raise ModelFileError(f"{path}: the saved ratings do not match the saved id mappings (corrupted file?).")
-    return Ratings(frame, users, items, titles, scale, name)
+    except (KeyError, TypeError, ValueError, AttributeError) as e:
+        raise ModelFileError(f"{path}: the saved ratings (cfnb-model.json's \"ratings\" section and {ARRAYS}) are "
+                             f"malformed ({type(e).__name__}: {str(e)[:160]}).") from None
+    parts.ratings_arrays(arrays, n, path)
+    if n and (frame[USER].max() >= len(users) or frame[ITEM].max() >= len(items)
+              or frame[USER].min() < 0 or frame[ITEM].min() < 0):
+        raise ModelFileError(f"{path}: the codes in {ARRAYS} do not match the saved id mappings (corrupted file?).")
+    try:
+        return Ratings(frame, users, items, titles, scale, name)
+    except (CfnbError, TypeError, ValueError) as e:
+        raise ModelFileError(f"{path}: the saved ratings (cfnb-model.json's \"ratings\" section and {ARRAYS}) do not "
+                             f"make a Ratings: {str(e)[:200]}") from None
 
 
 def _keras_model(data: bytes, path) -> keras.Model:
@@ -243,17 +250,15 @@ def _keras_model(data: bytes, path) -> keras.Model:
                                  f"{str(e).strip()[:200]}).") from None
 
 
-def _check_sizes(model, ratings: Ratings, path=None):
-    where = f"{path}: " if path else ""
-    for layer_name, n, label in ((USER_FACTORS, ratings.n_users, "users"), (ITEM_FACTORS, ratings.n_items, "items")):
-        try:
-            rows = model.get_layer(layer_name).input_dim
-        except (ValueError, AttributeError):
-            continue
-        if rows != n:
-            raise (ModelFileError if path else CfnbError)(
-                f"{where}the ratings map {n:,} {label} but the model has {rows:,} embedding rows for them: "
-                "save the model with the Ratings it was built and trained with.")
+def _check_sizes(model, ratings: Ratings, rows: tuple[int, int]):
+    """At save: the model's tables (and its config's sizes) are the size of the ratings' vocabulary."""
+    config = getattr(model, "cfnb_config", None) or {}
+    for k, (n, label) in enumerate(((ratings.n_users, "users"), (ratings.n_items, "items"))):
+        said = config.get(("n_users", "n_items")[k], rows[k])
+        if rows[k] != n or said != rows[k]:
+            raise CfnbError(f"The ratings map {n:,} {label} but the model has {rows[k]:,} embedding rows for them"
+                            f"{'' if said == rows[k] else f' (its cfnb_config says {said:,})'}: save the model with "
+                            "the Ratings it was built and trained with.")
 
 
 def _ids_to_json(index: pd.Index, label: str) -> dict:

@@ -23,7 +23,8 @@ import numpy as np
 from cfnb.data.biases import fit_biases
 from cfnb.data.vocabulary import Vocabulary, plain
 from cfnb.errors import VocabularyError
-from cfnb.names import ITEM, ITEM_IN, RATING, USER, USER_IN
+from cfnb.models.inputs import table_rows
+from cfnb.names import ITEM, RATING, USER
 
 
 @dataclass
@@ -172,24 +173,13 @@ def set_trained_on(model, trained: TrainedOn | None) -> None:
         record.binding = (trained.fingerprint, trained.n_users, trained.n_items, "the data it was trained on")
 
 
-def table_sizes(model) -> tuple[int | None, int | None]:
+def table_sizes(model) -> tuple[int, int]:
     """Embedding rows for users and for items: `cfnb_config`'s sizes, else the smallest `Embedding`
-    fed straight by each input (`user_in`, `movie_in`); None where there is none."""
-    import keras
-
+    fed by each input alone (`cfnb.models.inputs.table_rows`: a model where there is none is refused)."""
     config = getattr(model, "cfnb_config", None) or {}
     if "n_users" in config and "n_items" in config:
         return int(config["n_users"]), int(config["n_items"])
-    rows: dict[str, list[int]] = {USER_IN: [], ITEM_IN: []}
-    for layer in model.layers:
-        if isinstance(layer, keras.layers.Embedding):
-            try:
-                source = getattr(layer.input, "name", "")
-            except (AttributeError, ValueError):  # a layer used more than once has no single input
-                continue
-            if source in rows:
-                rows[source].append(int(layer.input_dim))
-    return tuple(min(rows[k]) if rows[k] else None for k in (USER_IN, ITEM_IN))
+    return table_rows(model)
 
 
 def check(model, ratings, what: str = "ratings", of: str = "the model's") -> None:

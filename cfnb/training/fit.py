@@ -17,6 +17,7 @@ from cfnb import backend, checks, quiet
 from cfnb.data.ratings import Ratings
 from cfnb.errors import ArgumentError, ArgumentTypeError, CallbackError, CfnbError, DataWarning
 from cfnb.models import record
+from cfnb.models.parts import check_optimizer
 from cfnb.names import ITEM, USER
 from cfnb.training import distributed, implicit
 from cfnb.training.callbacks import Checkpoint, Recorder, StopWhen, ctrl_c_stops, guarded
@@ -265,6 +266,7 @@ def _fit_stages(model, train, val, stages, history, o: FitOptions):
                 compile_model(model, plan[0][1].lr, optimizer=o.optimizer, loss=o.loss)
             if not model.optimizer.built:  # so the checkpoint below holds the optimizer's slots too
                 model.optimizer.build(model.trainable_variables)
+        check_optimizer(model)  # NaN or negative slots: refused now, not after an epoch of NaN
         if o.loss == "bce":  # sampled negatives each epoch (cfnb.implicit)
             runner, steps, validation = implicit.bce_runner(model, o.engine, train, val, o.negatives, o.batch_size,
                                                             o.seed, len(history.rows))

@@ -79,7 +79,7 @@ class Session:
         Args:
             model: a model from `build_model`, or one of your own with two integer inputs.
             name: how tables call it (default "#<n> <kind>").
-            inputs: the names of its user and movie inputs, if not `user_in` and `movie_in`.
+            inputs: the names of its user and movie inputs (None: found by role, see `cfnb.workspace.adopt`).
             movie_factors, movie_bias: the names of its movie factor and bias layers (what Explore shows).
         """
         if self.busy:
@@ -89,11 +89,21 @@ class Session:
                                          ("movie_bias", item_bias, ITEM_BIAS)):
             if layer != default:
                 layer_named(model, layer, argument)
-        if name is not None and name in {r.name for r in self.runs}:
-            raise ArgumentError(f"name={name!r} is taken by another model in this session; choose another.")
+        taken = {r.name for r in self.runs}
+        if name is not None:
+            checks.instance("name", name, str, "text (how tables call the model)")
+            if not name.strip():
+                raise ArgumentError("name must not be blank: tables and menus call the model by it.")
+            if name in taken:
+                raise ArgumentError(f"name={name!r} is taken by another model in this session; choose another.")
         self._added += 1
         run = Run("", model, item_factors=item_factors, item_bias=item_bias)
-        run.name = name if name is not None else f"#{self._added} {run.kind}"
+        if name is None:  # "#<n> <kind>", never one given to another model earlier
+            name = f"#{self._added} {run.kind}"
+            while name in taken:
+                self._added += 1
+                name = f"#{self._added} {run.kind}"
+        run.name = name
         self.runs.append(run)
         self.current = run
         self.emit("runs")

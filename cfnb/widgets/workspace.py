@@ -26,6 +26,7 @@ from cfnb.errors import ArgumentError
 from cfnb.evaluation.ranking import ranking_metrics
 from cfnb.models import record
 from cfnb.models.build import build_model, config_of, describe
+from cfnb.models.inputs import input_names, input_tables
 from cfnb.names import ITEM_BIAS, ITEM_FACTORS, ITEM_IN, USER_IN
 from cfnb.training.stages import Stage, StagedHistory
 
@@ -136,10 +137,6 @@ def compare_frame(runs, baselines: pd.DataFrame, train: Ratings | None = None,
     return frame
 
 
-def _input_names(model) -> list[str]:
-    return [getattr(t, "name", "?").split(":")[0] for t in model.inputs]
-
-
 def adopt(model, ratings: Ratings, inputs: tuple[str, str] | None = None) -> keras.Model:
     """Check a hand-written model for use with `ratings`, with cfnb's input names.
 
@@ -147,9 +144,11 @@ def adopt(model, ratings: Ratings, inputs: tuple[str, str] | None = None) -> ker
         model: a functional Keras model with two integer inputs of shape `(1,)` (a user code and a
             movie code) and one output (the predicted rating).
         ratings: the Ratings it will be trained on, in the vocabulary the model is bound to (if it was
-            trained before); embedding tables fed straight from an input must have one row per user
-            (per movie) of that vocabulary.
-        inputs: the names of its user and movie inputs, if not `user_in` and `movie_in`.
+            trained before); embedding tables fed from an input must have one row per user (per movie)
+            of that vocabulary.
+        inputs: the names of its user and movie inputs. None: `user_in` and `movie_in`; else the names
+            if they say "user" and "item"/"movie"; else the input whose tables have `ratings.n_users`
+            rows is the user one (refused when the table sizes cannot tell them apart).
 
     Returns:
         `model` itself if its inputs are `user_in` and `movie_in`, in this order; else the same
@@ -164,13 +163,13 @@ def adopt(model, ratings: Ratings, inputs: tuple[str, str] | None = None) -> ker
     if not hasattr(model, "inputs") or not isinstance(getattr(model, "inputs", None), list):
         raise ArgumentError(f"Model {model.name!r} is not a functional model: build it as keras.Model([user, movie], "
                             "output) from two keras.Input layers.")
-    names = _input_names(model)
-    wanted = list(inputs) if inputs is not None else [USER_IN, ITEM_IN]
-    if inputs is not None and (len(wanted) != 2 or not all(isinstance(n, str) for n in wanted)):
+    names = input_names(model)
+    if inputs is not None and (not isinstance(inputs, (tuple, list)) or len(inputs) != 2
+                               or not all(isinstance(n, str) for n in inputs)):
         raise ArgumentError(f"inputs must be the names of the user and the movie input, got {inputs!r}.")
+    wanted = list(inputs) if inputs is not None else _roles(model, names, ratings)
     if len(names) != 2 or sorted(names) != sorted(wanted):
-        hint = "" if inputs is not None else " (or say which is which with inputs=(user_name, movie_name))"
-        raise ArgumentError(f"Model {model.name!r} has inputs {names}; expected two inputs named {wanted}{hint}.")
+        raise ArgumentError(f"Model {model.name!r} has inputs {names}; expected two inputs named {wanted}.")
     by_name = dict(zip(names, model.inputs))
     for label, name in zip(("user", "movie"), wanted):
         tensor = by_name[name]
@@ -178,20 +177,37 @@ def adopt(model, ratings: Ratings, inputs: tuple[str, str] | None = None) -> ker
             raise ArgumentError(f"Model {model.name!r}: its {label} input {name!r} is {tensor.dtype} of shape "
                                 f"{tuple(tensor.shape)}; expected one integer code per rating: "
                                 f"keras.Input(shape=(1,), dtype='int32', name={name!r}).")
-    outputs = model.outputs
-    if len(outputs) != 1 or tuple(outputs[0].shape[1:]) not in ((), (1,)):
-        raise ArgumentError(f"Model {model.name!r} has outputs of shapes {[tuple(o.shape) for o in outputs]}; "
-                            "expected one output of shape (None, 1): the predicted rating.")
     record.check(model, ratings, "the ratings")  # a model bound to (trained on) another vocabulary
     adopted = model if names == [USER_IN, ITEM_IN] else _renamed(model, by_name, wanted, names)
     if adopted is not model and record.trained_on(model) is not None:  # keep its cold-start record
         record.set_trained_on(adopted, record.trained_on(model))
     for rows, n, what, size in zip(record.table_sizes(adopted), (ratings.n_users, ratings.n_items),
                                    ("users", "movies"), ("n_users", "n_items")):
-        if rows is not None and rows != n:
+        if rows != n:
             raise ArgumentError(f"Model {model.name!r} has embedding tables of {rows:,} rows for its {what} but the "
                                 f"ratings have {n:,} {what}; build them with input_dim=ratings.{size}.")
     return adopted
+
+
+def _roles(model, names: list[str], ratings: Ratings) -> list[str]:
+    """[user input, movie input] of a model adopted without `inputs=`: by table size (the tables say which
+    input takes user codes), else by name ("user", "item"/"movie")."""
+    if len(names) != 2 or sorted(names) == sorted([USER_IN, ITEM_IN]):
+        return [USER_IN, ITEM_IN]
+    tables = input_tables(model, names)
+    rows = [min(tables[n]) if tables[n] else None for n in names]
+    sizes = (ratings.n_users, ratings.n_items)
+    said = [("user" in n.lower(), any(w in n.lower() for w in ("item", "movie"))) for n in names]
+    for first, second in ((0, 1), (1, 0)):
+        if ratings.n_users != ratings.n_items and (rows[first], rows[second]) == sizes:
+            return [names[first], names[second]]
+    for first, second in ((0, 1), (1, 0)):
+        if ratings.n_users == ratings.n_items and said[first] == (True, False) and said[second] == (False, True):
+            return [names[first], names[second]]
+    raise ArgumentError(f"Model {model.name!r} has inputs {names} with embedding tables of {rows} rows: cfnb cannot "
+                        f"tell which takes the user codes ({sizes[0]:,} users) and which the movie codes "
+                        f"({sizes[1]:,} movies). Say so with inputs=(user_name, movie_name), or name them "
+                        f"{USER_IN!r} and {ITEM_IN!r}.")
 
 
 def _renamed(model, by_name: dict, wanted: list, names: list) -> keras.Model:

@@ -11,6 +11,8 @@ import numpy as np
 import tensorflow as tf
 
 from cfnb import backend
+from cfnb.models.inputs import input_names
+from cfnb.names import ITEM_IN
 from cfnb.training.engines.chunked import ChunkedEngine
 
 
@@ -28,6 +30,7 @@ class FastEngine(ChunkedEngine):
         self._slots = [backend.optimizer_slots(self.optimizer, v) for v in self.variables]
         self._adagrad = isinstance(self.optimizer, keras.optimizers.Adagrad)
         self._l2_at = [self._l2.get(id(v), 0.0) for v in self.variables]
+        self._roles = 1 if input_names(model)[:1] != [ITEM_IN] else -1  # (user, movie) or (movie, user)
         key = self._signature()
         loop = _LOOPS.get(key) if key is not None else None
         if loop is None:
@@ -66,7 +69,7 @@ class FastEngine(ChunkedEngine):
     def _forward(self, values, fixed, u, m, step, seed, training):
         """The model's output for the batch, its trainable variables read from `values` and the others
         (frozen layers, seed states) from the variables `fixed`."""
-        inputs = [u[:, None], m[:, None]]
+        inputs = [u[:, None], m[:, None]][::self._roles]  # by role: the model may list its item input first
         mapping = list(zip(self.model.trainable_variables, values)) + list(zip(
             self.model.non_trainable_variables, [tf.convert_to_tensor(v) for v in fixed]))
         with keras.StatelessScope(state_mapping=mapping):
