@@ -34,6 +34,7 @@ from cfnb.training.lr_finder import LRFind, lr_find
 from cfnb.training.recipes import BEST_RECIPE, recommended
 from cfnb.training.stages import LESSON_NN_STAGES, LESSON_STAGES, Stage, StagedHistory
 from cfnb.widgets import Builder, Compare, Explore, Lab, StagedFit
+from cfnb.widgets.workspace import adopt
 
 movie_bias = item_bias  # the lesson's word, kept for notebooks written before 0.2
 _compat.install()  # the flat module names of 0.1.0 (cfnb.baselines, cfnb.fast, ...) still import
@@ -48,7 +49,7 @@ __all__ = [
     "load_ipython_extension", "unload_ipython_extension",
     "baselines", "ranking_baselines", "ranking_metrics", "leave_last_out", "sample_negatives", "hit_rate_ndcg",
     "item_bias", "movie_bias", "factor_pca", "recommend", "rated_highest",
-    "Lab", "Builder", "StagedFit", "Compare", "Explore",
+    "Lab", "Builder", "StagedFit", "Compare", "Explore", "adopt",
     "recipes", "BEST_RECIPE", "recommended", "implicit",
 ]
 
