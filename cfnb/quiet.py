@@ -2,8 +2,8 @@
 
 `install()` runs the first `import tensorflow` of the process with file descriptor 2 sent to a
 temporary file and writes back every line that is not known start-up noise (docs/clean-output.md).
-If TensorFlow was imported first, it runs TensorFlow's once-per-process set-up (devices, a first XLA
-compile), and `first_fit` cfnb's first fit, under that filter instead."""
+If TensorFlow was imported first, it runs TensorFlow's device set-up, and `first_fit` cfnb's first fit
+(where the first XLA compile comes), under that filter instead."""
 
 from __future__ import annotations
 
@@ -65,15 +65,17 @@ def _late(tf, below: str) -> None:
     """TensorFlow was imported before cfnb, so it read its log level before cfnb could set one: its
     once-per-process lines at the first device set-up and the first XLA compile ("XLA service ...
     initialized", "StreamExecutor", "disabling MLIR crash reproducer", "Compiled cluster using XLA!")
-    would reach the learner's next cells. Run both here, once, and drop those lines and any other of
-    the severities (`below`, e.g. "IW") that `TF_CPP_MIN_LOG_LEVEL` would have hidden."""
+    would reach the learner's next cells. Run the device set-up here, once, and cfnb's first fit under
+    the same filter (`first_fit`), dropping those lines and any other of the severities (`below`,
+    e.g. "IW") that `TF_CPP_MIN_LOG_LEVEL` would have hidden."""
     if getattr(tf, "_cfnb_quieted", False):
         return
     gpus = []
     with _filtered_stderr(lambda: bool(gpus), below):
+        # Listing devices leaves the eager context alone: running an op here (an XLA compile, say) would
+        # start it, and a MultiWorkerMirroredStrategy made after `import cfnb` could not configure its
+        # collectives any more. The first XLA compile's lines come in cfnb's first fit (`first_fit`).
         gpus = tf.config.list_physical_devices("GPU")
-        with contextlib.suppress(Exception):  # no XLA here: nothing to quiet; training reports any real problem
-            tf.function(lambda x: x + 1, jit_compile=True)(tf.constant(1.0))
     tf._cfnb_quieted = True
     _PENDING.update(gpu=bool(gpus), below=below)
 

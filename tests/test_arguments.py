@@ -157,7 +157,10 @@ def test_recommend_checks_n(small, fitted, n, error, message):
 
 
 def test_recommend_names_an_unknown_user(small, fitted):
-    with pytest.raises(cfnb.CfnbError, match="Unknown user id 'nobody'"):
+    with pytest.raises(cfnb.CfnbError, match="Unknown user id 999999"):
+        cfnb.recommend(fitted, small, 999999)
+    # text on integer ids is refused as text (issue 19), naming the id and the vocabulary's id type
+    with pytest.raises(cfnb.VocabularyError, match="user id 'nobody' is text, but the vocabulary's user ids are integers"):
         cfnb.recommend(fitted, small, "nobody")
 
 

@@ -32,14 +32,19 @@ def saved(small, tmp_path_factory):
     return cfnb.save(model, train, tmp_path_factory.mktemp("fuzz-model") / "m.cfnb")
 
 
+def _unknown(ids, text):
+    """An id the vocabulary does not hold, of its own type (text on integer ids is refused, not cold)."""
+    return int(max(ids)) + 1 if ids.dtype.kind in "iu" else text
+
+
 def loads_or_names_the_problem(path, small):
     try:
         model, ratings = cfnb.load(path)
     except ModelFileError as e:
         assert str(path) in str(e)
         return
-    users = [*ratings.user_ids[:5], "nobody", ratings.user_ids[0]]  # warm pairs and cold ones (the fallback)
-    items = [*ratings.item_ids[:5], ratings.item_ids[1], "nothing"]
+    users = [*ratings.user_ids[:5], _unknown(ratings.user_ids, "nobody"), ratings.user_ids[0]]  # warm and cold pairs
+    items = [*ratings.item_ids[:5], ratings.item_ids[1], _unknown(ratings.item_ids, "nothing")]
     assert np.isfinite(cfnb.predict(model, ratings, users, items, unknown="fallback")).all()
 
 

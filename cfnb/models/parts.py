@@ -120,7 +120,9 @@ def record(meta, found: dict, ratings, rows: tuple[int, int], path) -> TrainedOn
         if (counts < 0).any() or not np.isfinite(offsets).all():
             raise bad(f"negative {label} counts or non-finite {label} offsets")
     low, high = trained.scale if len(trained.scale) == 2 else (math.nan, math.nan)
-    if not (np.isfinite([low, high]).all() and low <= high) or len(trained.scale) != 2:
+    # a bce fit records an unbounded scale, (-inf, inf): its scores are logits (cfnb.implicit.as_trained)
+    if not (not np.isnan([low, high]).any() and low <= high and low < math.inf and high > -math.inf) \
+            or len(trained.scale) != 2:
         raise bad(f"the rating scale {list(trained.scale)} is not (low, high)")
     if not math.isfinite(trained.mean) and trained.n:
         raise bad(f"the training mean is {trained.mean}")
