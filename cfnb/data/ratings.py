@@ -27,7 +27,7 @@ class Ratings:
         item_ids: raw item id of each item code.
         titles: optional item titles indexed by raw item id.
         scale: the declared rating scale `(low, high)`, or None.
-        vocabulary: the ids behind the codes (`cfnb.vocabulary.Vocabulary`), shared by every set
+        vocabulary: the ids behind the codes (`cfnb.data.vocabulary.Vocabulary`), shared by every set
             split from or encoded with this one.
     """
 

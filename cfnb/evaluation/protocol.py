@@ -103,7 +103,7 @@ def hit_rate_ndcg(model, train: Ratings, test: Ratings, n_negatives: int = 99, k
     interaction) are left out and counted in `n_skipped`.
 
     Args:
-        model: a fitted Keras model, or a scorer (see `cfnb.ranking`), e.g. `cfnb.baselines.popularity(train).score`.
+        model: a fitted Keras model, or a scorer (see `cfnb.evaluation.ranking`), e.g. `cfnb.evaluation.baselines.popularity(train).score`.
         train, test: from `leave_last_out` (or any split of one `Ratings`: each test row is one case).
         n_negatives: negatives per held-out item (99: He et al.'s released test files, 100 items per list).
         k: the cut-off.

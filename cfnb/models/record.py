@@ -37,7 +37,7 @@ class TrainedOn:
         mean: the training ratings' mean.
         scale: the rating scale `(low, high)`: the declared scale, else the training ratings' range.
         user_offsets, item_offsets: the biases-only fit on the (latest) training ratings (see
-            `cfnb.baselines.fit_biases`), the fallback for cold ids.
+            `cfnb.data.biases.fit_biases`), the fallback for cold ids.
         sets: fingerprints of the distinct training sets recorded (fitting twice on one set counts it once).
         engine: which engine ran the latest fit and why (`name`, `backend`, `reason`, `label`), or None.
     """

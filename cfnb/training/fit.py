@@ -105,20 +105,20 @@ def fit_stages(model: keras.Model, train: Ratings, val: Ratings | None = None, s
             without `stages` the fit runs what it had left (see `StagedHistory.plan`).
         stop: a `threading.Event`; once set, training ends after the current batch.
         seed: if given, seeds shuffling and dropout for a reproducible fit.
-        engine: "fast" (`cfnb.engines`: many steps per compiled call, the same Adam or Adagrad
+        engine: "fast" (`cfnb.training.engines`: many steps per compiled call, the same Adam or Adagrad
             maths as Keras; on TensorFlow and JAX), "keras" (`model.fit`), or "auto" (default): fast for
             models it supports (cfnb's, on TensorFlow or JAX, no strategy or distribution), Keras
-            otherwise; under a `strategy`, cfnb's strategy loop (`cfnb.distributed`).
+            otherwise; under a `strategy`, cfnb's strategy loop (`cfnb.training.distributed`).
         update: with the fast engine, "exact" (Keras's dense optimizer step and l2, default) or
             "lazy" (only the rows in each batch; the best recipe's choice, see `cfnb.recipes`).
         strategy: a `tf.distribute.Strategy` to train under (TensorFlow; build the model inside its
             `scope()`), e.g. `MultiWorkerMirroredStrategy` on every worker of a cluster or
             `MirroredStrategy` over one machine's devices. cfnb's models train in
-            `cfnb.distributed.StrategyLoop` (each global batch split across the replicas, the same maths
+            `cfnb.training.engines.strategy.StrategyLoop` (each global batch split across the replicas, the same maths
             and batch order as one process; Stop and Ctrl-C on any worker stop them all); other models,
             or `engine="keras"`, go through `model.fit`.
         distribution: a `keras.distribution` (JAX: `DataParallel`, or `ModelParallel` e.g. from
-            `cfnb.distributed.movie_sharding`) to train under (build the model inside its `scope()`);
+            `cfnb.training.distributed.item_sharding`) to train under (build the model inside its `scope()`);
             None uses the global one (`keras.distribution.set_distribution`), if any. Training then goes
             through Keras's `model.fit`. See the README's "Beyond one machine".
         loss: "mse" (ratings, the lesson) or "bce" (implicit feedback: every row of `train` and `val`

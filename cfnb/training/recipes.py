@@ -33,7 +33,7 @@ ADAGRAD = {"class_name": "Adagrad", "config": {"initial_accumulator_value": 0.0}
 
 #: cfnb's recommendation for the best validation RMSE in about a second (see docs/performance.md):
 #: the bias model with its output squashed into (0, 5.5), l2 only on the factors, big batches,
-#: and the lazy (rows-in-the-batch) Adagrad of `cfnb.engines` at one learning rate.
+#: and the lazy (rows-in-the-batch) Adagrad of `cfnb.training.engines` at one learning rate.
 BEST_RECIPE = {
     "kind": "bias",
     "build": {"n_factors": 50, "l2": 1e-4, "bias_l2": 0.0, "y_range": (0.0, 5.5)},

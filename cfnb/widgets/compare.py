@@ -54,7 +54,7 @@ class Compare(Piece):
         self.guard(self.refresh)()
 
     def frame(self) -> pd.DataFrame:
-        """The comparison (`cfnb.workspace.compare_frame`): baselines, then every fitted and the current model."""
+        """The comparison (`cfnb.widgets.workspace.compare_frame`): baselines, then every fitted and the current model."""
         return self.session.frame()
 
     def refresh(self):

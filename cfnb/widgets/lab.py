@@ -57,7 +57,7 @@ class Lab(w.VBox):
             model: a functional Keras model with two integer inputs of shape `(1,)` (user and movie
                 codes: `ratings.n_users` and `ratings.n_items` embedding rows) and one output.
             name: how the Lab calls it: non-blank text, not taken (default "#<n> own", never a taken one).
-            inputs: the names of its user and movie inputs (None: found by role, see `cfnb.workspace.adopt`).
+            inputs: the names of its user and movie inputs (None: found by role, see `cfnb.adopt`).
             movie_factors, movie_bias: the names of its movie factor and movie bias embedding layers,
                 for Explore (default: cfnb's `movie_factors` and `movie_bias`; a missing one is skipped
                 with a note).

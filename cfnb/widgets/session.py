@@ -74,12 +74,12 @@ class Session:
 
     def add(self, model: keras.Model, name: str | None = None, inputs: tuple[str, str] | None = None,
             item_factors: str = ITEM_FACTORS, item_bias: str = ITEM_BIAS) -> Run:
-        """Make `model` the current one, after checking it fits these ratings (see `cfnb.workspace.adopt`).
+        """Make `model` the current one, after checking it fits these ratings (see `cfnb.adopt`).
 
         Args:
             model: a model from `build_model`, or one of your own with two integer inputs.
             name: how tables call it (default "#<n> <kind>").
-            inputs: the names of its user and movie inputs (None: found by role, see `cfnb.workspace.adopt`).
+            inputs: the names of its user and movie inputs (None: found by role, see `cfnb.adopt`).
             movie_factors, movie_bias: the names of its movie factor and bias layers (what Explore shows).
         """
         if self.busy:

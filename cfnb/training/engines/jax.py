@@ -19,7 +19,7 @@ from cfnb.training.engines.chunked import ChunkedEngine
 class JaxEngine(ChunkedEngine):
     """Train one Keras model (and its Adam or Adagrad optimizer) many steps per compiled JAX call.
 
-    Args: as `cfnb.engines.ChunkedEngine` (model, batch_size, update, jit_compile, seed); JAX
+    Args: as `cfnb.training.engines.chunked.ChunkedEngine` (model, batch_size, update, jit_compile, seed); JAX
     always compiles, so `jit_compile` only shows in `label`.
     """
 

@@ -19,7 +19,7 @@ from cfnb.training.engines.chunked import ChunkedEngine
 class FastEngine(ChunkedEngine):
     """Train one Keras model (and its Adam or Adagrad optimizer) many steps per TensorFlow call.
 
-    Args: as `cfnb.engines.ChunkedEngine` (model, batch_size, update, jit_compile, seed).
+    Args: as `cfnb.training.engines.chunked.ChunkedEngine` (model, batch_size, update, jit_compile, seed).
     """
 
     BACKEND = "tensorflow"
