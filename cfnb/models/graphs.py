@@ -12,16 +12,8 @@ from keras import layers, regularizers
 
 from cfnb.errors import ArgumentError
 from cfnb.models.kinds import register
-from cfnb.names import (
-    ITEM_BIAS,
-    ITEM_FACTORS,
-    ITEM_IN,
-    ITEM_MLP_FACTORS,
-    USER_BIAS,
-    USER_FACTORS,
-    USER_IN,
-    USER_MLP_FACTORS,
-)
+from cfnb.names import (ITEM_BIAS, ITEM_FACTORS, ITEM_IN, ITEM_MLP_FACTORS, USER_BIAS,
+                        USER_FACTORS, USER_IN, USER_MLP_FACTORS)
 
 
 class Graph:
