@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 
 from cfnb import checks
+from cfnb.data import splits
 from cfnb.data.loading import read_ratings
 from cfnb.data.vocabulary import Vocabulary, id_kind, integer_index, look_alikes, lookup, plain, typed_ids
 from cfnb.errors import ArgumentTypeError, DataError, DataWarning
@@ -138,21 +139,45 @@ class Ratings:
         titles = self.titles if self.titles is not None else other.titles
         return Ratings(frame, user_ids, item_ids, titles, self.scale or other.scale, other.name, vocabulary)
 
-    def split(self, val_frac: float = 0.2, seed: int | None = 42) -> tuple[Ratings, Ratings]:
-        """Random train/validation split (the lesson's mask), reproducible with `seed`.
+    def split(self, val_frac: float = 0.2, seed: int | None = 42, how: str = "random") -> tuple[Ratings, Ratings]:
+        """Train/validation split, reproducible with `seed`; docs/data.md says what each `how` measures.
 
         Args:
             val_frac: fraction of ratings that go to validation, in (0, 1).
-            seed: seed of the random mask; the same seed gives the same split.
+            seed: seed of the draw; the same seed gives the same split.
+            how: "random" (the lesson's mask, default); "user" (each user with n >= 2 ratings sends
+                round(val_frac * n) of them, at least 1 and at most n - 1, to validation); "time" (one
+                global cut: no validation rating is earlier than any training rating); "user_time" (each
+                user's latest ratings, as many as "user" sends). The time splits need timestamps.
 
         Returns:
             `(train, val)`, both sharing this object's id mappings.
         """
         val_frac = checks.real("val_frac", val_frac, 0.0, 1.0, low_open=True, high_open=True)
         seed = checks.seed("seed", seed)
-        mask = np.random.default_rng(seed).random(len(self.frame)) >= val_frac
-        return (self.with_frame(self.frame[mask], f"{self.name} (train)"),
-                self.with_frame(self.frame[~mask], f"{self.name} (val)"))
+        checks.one_of("how", how, splits.HOWS)
+        val = splits.val_mask(self.frame, val_frac, seed, how, self.name)
+        return (self.with_frame(self.frame[~val], f"{self.name} (train)"),
+                self.with_frame(self.frame[val], f"{self.name} (val)"))
+
+    def folds(self, k: int = 5, how: str = "random", seed: int | None = 42):
+        """`k` (train, test) pairs whose tests partition the ratings, for cross-validation.
+
+        Args:
+            k: the number of folds, 2 .. the number of ratings.
+            how: "random" (each rating in one test, folds of equal size) or "user" (each user's ratings
+                dealt round the folds, so every test holds about 1/k of each user's ratings).
+            seed: the same seed gives the same folds.
+
+        Yields:
+            `(train, test)` Ratings, in this object's vocabulary.
+        """
+        k = splits.check_folds(k, len(self), how)
+        folds = splits.fold_numbers(self.frame, k, checks.seed("seed", seed), how)
+        for fold in range(k):
+            test = folds == fold
+            yield (self.with_frame(self.frame[~test], f"{self.name} (fold {fold + 1} train)"),
+                   self.with_frame(self.frame[test], f"{self.name} (fold {fold + 1} test)"))
 
     def implicit(self, threshold: float | None = None) -> Ratings:
         """Interactions instead of ratings (implicit feedback): who rated what, not how.
