@@ -7,6 +7,7 @@ model in which they cannot be found is refused with the reason (ArgumentError), 
 
 from __future__ import annotations
 
+from cfnb import backend
 from cfnb.errors import ArgumentError
 from cfnb.names import ITEM_IN, USER_IN
 
@@ -14,12 +15,6 @@ from cfnb.names import ITEM_IN, USER_IN
 def input_names(model) -> list[str]:
     """The names of a functional model's inputs, in its order."""
     return [str(getattr(t, "name", "?")).split(":")[0] for t in getattr(model, "inputs", None) or []]
-
-
-def check_user_item(model) -> None:
-    """Refuse a model cfnb cannot feed: not functional, not two inputs named `user_in` and `movie_in`,
-    not one output, or without an embedding table fed by each input alone (ArgumentError)."""
-    table_rows(model)
 
 
 def table_rows(model) -> tuple[int, int]:
@@ -52,12 +47,14 @@ def input_tables(model, names: list[str]) -> dict[str, list[int]]:
     """Input name -> input_dim of every Embedding whose input comes from that model input alone."""
     import keras
 
-    inputs = {id(t._keras_history.operation): n for t, n in zip(model.inputs, names) if hasattr(t, "_keras_history")}
+    nodes_attr, history_attr = backend.INBOUND  # Keras's private graph links, named once in cfnb.backend
+    inputs = {id(getattr(t, history_attr).operation): n for t, n in zip(model.inputs, names)
+              if hasattr(t, history_attr)}
     upstream: dict[tuple, frozenset] = {}
     rows: dict[str, list[int]] = {n: [] for n in names}
 
     def sources(tensor) -> frozenset:
-        history = getattr(tensor, "_keras_history", None)
+        history = getattr(tensor, history_attr, None)
         if history is None:
             return frozenset()
         op, index = history.operation, history.node_index
@@ -68,7 +65,7 @@ def input_tables(model, names: list[str]) -> dict[str, list[int]]:
         if id(op) in inputs:
             found = frozenset([inputs[id(op)]])
         else:
-            node = op._inbound_nodes[index]
+            node = getattr(op, nodes_attr)[index]
             found = frozenset().union(*(sources(t) for t in node.input_tensors)) if node.input_tensors else frozenset()
             if isinstance(op, keras.layers.Embedding) and node.input_tensors:
                 feeding = sources(node.input_tensors[0])
