@@ -131,15 +131,15 @@ def record(meta, found: dict, ratings, rows: tuple[int, int], path) -> TrainedOn
     return trained
 
 
-def optimizer_problem(model) -> str | None:
+def optimizer_problem(model, slots=None) -> str | None:
     """What in `model`'s optimizer state would train to NaN (a non-finite slot, a negative second
-    moment or accumulator), or None."""
+    moment or accumulator), or None. `slots`: the optimizer variables' values if already copied."""
     optimizer = getattr(model, "optimizer", None)
     if optimizer is None or not getattr(optimizer, "built", False):
         return None
-    for variable in optimizer.variables:
+    for k, variable in enumerate(optimizer.variables):
         name = str(getattr(variable, "path", variable.name))
-        values = np.asarray(variable)
+        values = np.asarray(variable if slots is None else slots[k])
         if values.dtype.kind != "f":
             continue
         if not np.isfinite(values).all():
@@ -149,9 +149,9 @@ def optimizer_problem(model) -> str | None:
     return None
 
 
-def check_optimizer(model) -> None:
+def check_optimizer(model, slots=None) -> None:
     """Refuse to train `model` from optimizer state that would give NaN (CfnbError naming the slot)."""
-    problem = optimizer_problem(model)
+    problem = optimizer_problem(model, slots)
     if problem is not None:
         raise CfnbError(f"The optimizer state of model {model.name!r} is spoiled: {problem}; training from it would "
                         "give NaN. Compile the model again (model.compile(...)) to start the optimizer afresh.")

@@ -89,6 +89,11 @@ class Checkpoint(keras.callbacks.Callback):
         slots = [np.array(keras.ops.convert_to_numpy(v)) for v in self._cfnb_model.optimizer.variables]
         self.state = (rows, weights, slots)
 
+    @property
+    def slots(self) -> list:
+        """The optimizer variables' values, as last copied."""
+        return self.state[2]
+
     def on_epoch_end(self, epoch, logs=None):
         self.take()
 

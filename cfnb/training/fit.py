@@ -266,7 +266,8 @@ def _fit_stages(model, train, val, stages, history, o: FitOptions):
                 compile_model(model, plan[0][1].lr, optimizer=o.optimizer, loss=o.loss)
             if not model.optimizer.built:  # so the checkpoint below holds the optimizer's slots too
                 model.optimizer.build(model.trainable_variables)
-        check_optimizer(model)  # NaN or negative slots: refused now, not after an epoch of NaN
+        checkpoint = Checkpoint(model, history)  # its copy of the slots serves the check below too
+        check_optimizer(model, checkpoint.slots)  # NaN or negative slots: refused now, not after an epoch of NaN
         if o.loss == "bce":  # sampled negatives each epoch (cfnb.implicit)
             runner, steps, validation = implicit.bce_runner(model, o.engine, train, val, o.negatives, o.batch_size,
                                                             o.seed, len(history.rows))
@@ -277,7 +278,6 @@ def _fit_stages(model, train, val, stages, history, o: FitOptions):
             runner, history.engine = _runner(model, o)
             steps = math.ceil(len(train) / o.batch_size)
             validation = (val.x, val.y) if val is not None and len(val) else None
-        checkpoint = Checkpoint(model, history)
         bar = make_progress(o.progress, history, total_epochs=sum(s.epochs for _, s in plan), steps_per_epoch=steps)
         extra = [bar] if bar is not None else []
         ctrl_c = threading.Event()
